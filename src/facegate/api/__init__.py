@@ -1,0 +1,1 @@
+"""HTTP layer: REST API (``/v1``), WebSocket stream and web pages. Thin: parse, call a service, answer."""

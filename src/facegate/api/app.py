@@ -1,0 +1,39 @@
+"""``create_app``: the FastAPI application factory (REST API, docs at /docs, web pages)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from facegate import __version__
+from facegate.api.errors import install_error_handlers
+from facegate.api.routes import compare, health
+from facegate.container import Container
+from facegate.settings import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+    """Build the app. Settings are read here (not on import); the container is built once."""
+    container = container or Container(settings or load_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        container.startup()
+        try:
+            yield
+        finally:
+            container.shutdown()
+
+    app = FastAPI(
+        title="FaceGate",
+        version=__version__,
+        description="Self-hosted face authentication and access control.",
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    install_error_handlers(app)
+    for router in (health.router, compare.router):
+        app.include_router(router)
+    return app

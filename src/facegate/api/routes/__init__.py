@@ -1,0 +1,1 @@
+"""One router per concern; ``facegate.api.app`` includes them."""

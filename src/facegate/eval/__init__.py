@@ -1,0 +1,1 @@
+"""Evaluation protocols (LFW verification, …) built on ``vision`` and ``matching``."""

@@ -1,0 +1,1 @@
+"""Pixels → faces → embeddings: decoding, detection, alignment, quality and embedding."""
