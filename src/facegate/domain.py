@@ -92,3 +92,43 @@ class AnalyzedFace:
     face: DetectedFace
     quality: FaceQuality
     embedding: Embedding | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A gallery person scored against a probe face."""
+
+    person_id: int
+    external_id: str
+    display_name: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Identification:
+    """1:N answer for one face: ``best`` is None when the face is unknown (below threshold)."""
+
+    face: AnalyzedFace
+    best: Candidate | None
+    candidates: tuple[Candidate, ...]
+    threshold: float
+
+    @property
+    def known(self) -> bool:
+        return self.best is not None
+
+    @property
+    def label(self) -> str:
+        return self.best.display_name if self.best else "unknown"
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One line of the audit log: who/what/when/decision/score. ``at`` is set by the store."""
+
+    action: str  # e.g. "compare", "enroll", "verify", "identify", "access", "login", "vote", "locker.open"
+    decision: str  # e.g. "granted", "denied", "ok", "refused", "error"
+    actor: str | None = None  # username, device id, api key id, "cli"
+    subject: str | None = None  # the person/locker/election acted on (external id)
+    score: float | None = None
+    details: dict[str, object] = field(default_factory=dict)

@@ -32,7 +32,7 @@ PACKS: dict[str, PackInfo] = {
         licence="Apache-2.0 (OpenCV Zoo)",
         # Mean of the 10 per-fold thresholds that maximise accuracy on the other 9 folds of LFW
         # (centre-most face), measured by: python benchmarks/lfw_threshold.py
-        default_threshold=0.32,
+        default_threshold=0.325,
         threshold_source="python benchmarks/lfw_threshold.py (LFW 10-fold, best-accuracy threshold)",
         factory=_sface,
     ),
