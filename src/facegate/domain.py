@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float32]
-ImageArray = npt.NDArray[np.uint8]
+ImageArray = npt.NDArray[Any]
+"""An image as OpenCV holds it: BGR, uint8, shape (h, w, 3)."""
 
 
 @dataclass(frozen=True)

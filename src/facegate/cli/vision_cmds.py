@@ -5,17 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import cv2
 import typer
 
 from facegate.cli.common import container, fail, print_json
 from facegate.vision.draw import draw_faces
-from facegate.vision.images import read_image_file
+from facegate.vision.images import read_image_file, write_image_file
 from facegate.vision.pipeline import FaceChoice
 
 ImageArg = Annotated[Path, typer.Argument(help="Image file (JPEG, PNG, WebP, TIFF, BMP, …)")]
 ModelOpt = Annotated[
-    str | None, typer.Option("--model", help="Model pack (default: FACEGATE_EMBEDDING_MODEL or sface)")
+    str | None,
+    typer.Option("--model", help="Model pack (default: FACEGATE_EMBEDDING_MODEL or sface)"),
 ]
 
 
@@ -44,8 +44,7 @@ def detect(
     img = read_image_file(image, c.image_limits)
     analysis = c.pipeline.analyze(img, embed=False)
     if out is not None:
-        if not cv2.imwrite(str(out), draw_faces(img, [f.face for f in analysis.faces])):
-            raise fail(f"cannot write {out}")
+        write_image_file(out, draw_faces(img, [f.face for f in analysis.faces]))
     if as_json:
         print_json(
             {
@@ -120,7 +119,9 @@ def compare(
         extra = ""
         if r.a.faces_found > 1 or r.b.faces_found > 1:
             extra = f" (faces found: {r.a.faces_found} and {r.b.faces_found}; largest used)"
-        typer.echo(f"similarity {cmp.similarity:.4f} (threshold {cmp.threshold:.3f}): {cmp.decision}{extra}")
+        typer.echo(
+            f"similarity {cmp.similarity:.4f} (threshold {cmp.threshold:.3f}): {cmp.decision}{extra}"
+        )
     raise typer.Exit(0 if cmp.same else 1)
 
 

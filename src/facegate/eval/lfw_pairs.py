@@ -41,9 +41,13 @@ def parse_pairs(text: str) -> list[Pair]:
         fold = i // (2 * per)
         try:
             if len(parts) == 3:
-                pairs.append(Pair(fold, _image(parts[0], parts[1]), _image(parts[0], parts[2]), True))
+                pairs.append(
+                    Pair(fold, _image(parts[0], parts[1]), _image(parts[0], parts[2]), True)
+                )
             elif len(parts) == 4:
-                pairs.append(Pair(fold, _image(parts[0], parts[1]), _image(parts[2], parts[3]), False))
+                pairs.append(
+                    Pair(fold, _image(parts[0], parts[1]), _image(parts[2], parts[3]), False)
+                )
             else:
                 raise PairsFormatError(f"line {i + 2}: expected 3 or 4 fields, got {len(parts)}")
         except ValueError as exc:

@@ -40,14 +40,20 @@ class CompareService:
             raise NoFaceError(f"no face found in {label}")
         return ImageFace(face, count)
 
-    def compare_images(self, a: ImageArray, b: ImageArray, labels: tuple[str, str] = ("A", "B")) -> CompareResult:
+    def compare_images(
+        self, a: ImageArray, b: ImageArray, labels: tuple[str, str] = ("A", "B")
+    ) -> CompareResult:
         fa = self.face_of(a, labels[0])
         fb = self.face_of(b, labels[1])
         assert fa.face.embedding is not None and fb.face.embedding is not None
         comparison = compare_embeddings(fa.face.embedding, fb.face.embedding, self.threshold)
         return CompareResult(comparison, fa, fb, self.pipeline.model_name)
 
-    def compare_bytes(self, a: bytes, b: bytes, labels: tuple[str, str] = ("A", "B")) -> CompareResult:
+    def compare_bytes(
+        self, a: bytes, b: bytes, labels: tuple[str, str] = ("A", "B")
+    ) -> CompareResult:
         return self.compare_images(
-            decode_labeled(a, self.limits, labels[0]), decode_labeled(b, self.limits, labels[1]), labels
+            decode_labeled(a, self.limits, labels[0]),
+            decode_labeled(b, self.limits, labels[1]),
+            labels,
         )

@@ -46,4 +46,6 @@ def align_face(image: ImageArray, landmarks: Landmarks, size: int = 112) -> Imag
     """Warp the face so its five points land on the reference points of a size×size crop."""
     dst = REFERENCE_112 * (size / 112.0)
     matrix = similarity_transform(landmarks.as_array(), dst)
-    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+    return cv2.warpAffine(
+        image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0)
+    )

@@ -55,7 +55,9 @@ class YunetDetector:
         work = image
         if scale < 1.0:
             work = cv2.resize(
-                image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+                image,
+                (max(1, round(w * scale)), max(1, round(h * scale))),
+                interpolation=cv2.INTER_AREA,
             )
         wh, ww = work.shape[:2]
         with self._lock:

@@ -12,7 +12,10 @@ YELLOW = (0, 210, 255)
 
 
 def draw_face(
-    image: ImageArray, face: DetectedFace, label: str | None = None, color: tuple[int, int, int] = GREEN
+    image: ImageArray,
+    face: DetectedFace,
+    label: str | None = None,
+    color: tuple[int, int, int] = GREEN,
 ) -> None:
     """Draw the box, five points and an optional label onto ``image`` in place."""
     b = face.box
@@ -28,8 +31,14 @@ def draw_face(
         y0 = max(th + 4, p1[1])
         cv2.rectangle(image, (p1[0], y0 - th - 4), (p1[0] + tw + 4, y0), color, -1)
         cv2.putText(
-            image, label, (p1[0] + 2, y0 - 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
-            thickness, cv2.LINE_AA,
+            image,
+            label,
+            (p1[0] + 2, y0 - 3),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (255, 255, 255),
+            thickness,
+            cv2.LINE_AA,
         )
 
 

@@ -77,7 +77,7 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> ImageArray:
             )
         try:
             img.load()
-            img = ImageOps.exif_transpose(img) or img
+            img = ImageOps.exif_transpose(img) or img  # type: ignore[assignment]
         except Image.DecompressionBombError as exc:
             raise ImageTooLargeError(str(exc)) from exc
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
@@ -113,10 +113,15 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
     return np.clip(a / 257.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def encode_png(image: ImageArray) -> bytes:
+def write_image_file(path: str | Path, image: ImageArray) -> None:
+    """Write an image; the format follows the extension. Errors name the file."""
     import cv2
 
-    ok, buf = cv2.imencode(".png", image)
-    if not ok:  # pragma: no cover - cv2 only fails on invalid arrays
-        raise InvalidImageError("could not encode image as PNG")
-    return bytes(buf)
+    from facegate.errors import FaceGateError
+
+    try:
+        ok = cv2.imwrite(str(path), image)
+    except cv2.error as exc:
+        raise FaceGateError(f"cannot write {path}: unsupported extension or bad path") from exc
+    if not ok:
+        raise FaceGateError(f"cannot write {path}")

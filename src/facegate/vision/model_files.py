@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from facegate.errors import ModelFileError
@@ -46,7 +46,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-@lru_cache(maxsize=None)
+@cache
 def locate_model(model: ModelFile) -> Path:
     """Return the verified path of a bundled model file, or raise ModelFileError."""
     try:

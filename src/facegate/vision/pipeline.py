@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from facegate.domain import AnalyzedFace, DetectedFace, Embedding, ImageArray
 from facegate.vision.align import align_face
@@ -12,7 +12,7 @@ from facegate.vision.embedder import FaceEmbedder
 from facegate.vision.quality import QualityThresholds, measure_quality
 
 
-class FaceChoice(str, Enum):
+class FaceChoice(StrEnum):
     """Which face to use when an image holds several."""
 
     LARGEST = "largest"
@@ -52,12 +52,12 @@ class FacePipeline:
     def detect(self, image: ImageArray) -> list[DetectedFace]:
         return self.detector.detect(image)
 
-    def analyze_face(self, image: ImageArray, face: DetectedFace, embed: bool = True) -> AnalyzedFace:
+    def analyze_face(
+        self, image: ImageArray, face: DetectedFace, embed: bool = True
+    ) -> AnalyzedFace:
         aligned = align_face(image, face.landmarks, self.embedder.input_size)
         quality = measure_quality(face, aligned, self.quality)
-        embedding = (
-            Embedding(self.embedder.embed(aligned), self.embedder.name) if embed else None
-        )
+        embedding = Embedding(self.embedder.embed(aligned), self.embedder.name) if embed else None
         return AnalyzedFace(face=face, quality=quality, embedding=embedding)
 
     def analyze(self, image: ImageArray, embed: bool = True) -> ImageAnalysis:

@@ -35,7 +35,7 @@ def estimate_yaw_pitch(face: DetectedFace) -> tuple[float, float]:
     right_eye, left_eye, nose, mouth_r, mouth_l = p
     eye_mid = (right_eye + left_eye) / 2.0
     mouth_mid = (mouth_r + mouth_l) / 2.0
-    half_eye = np.linalg.norm(left_eye - right_eye) / 2.0
+    half_eye = float(np.linalg.norm(left_eye - right_eye)) / 2.0
     # roll-correct: measure along the eye axis
     axis = (left_eye - right_eye) / max(np.linalg.norm(left_eye - right_eye), 1e-6)
     normal = np.array([-axis[1], axis[0]])
