@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -63,6 +63,142 @@ class Settings(VisionSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'facegate.db').resolve()}"
+
+    # --- real-time stream / access control (issue 7) ---
+    stream_required_frames: int = Field(
+        default=3, ge=1, description="Consecutive processed frames a person must be recognised in."
+    )
+    stream_allowed_people: str | None = Field(
+        default=None,
+        description="Comma-separated external ids allowed in; default: every enrolled person.",
+    )
+    stream_log_interval_s: float = Field(
+        default=10.0, ge=0.0, description="Log the same settled decision again after this long."
+    )
+    stream_access_log_file: Path | None = Field(
+        default=None, description="Also append decisions to this text file (timestamp,name,status)."
+    )
+    stream_max_frame_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    stream_max_frame_pixels: int = Field(default=1920 * 1080, ge=64 * 64)
+    stream_workers: int = Field(
+        default=2, ge=1, description="Frames processed at once over all stream connections."
+    )
+    stream_api_key: SecretStr | None = Field(
+        default=None, description="API key accepted on /v1/stream besides device tokens."
+    )
+    stream_api_key_file: Path | None = Field(
+        default=None, description="File holding the stream API key (instead of the variable)."
+    )
+    stream_test_mode: bool = Field(default=False, description="Allow test hooks (never in prod).")
+    stream_test_delay_ms: int = Field(
+        default=0, ge=0, description="Testing hook: extra delay per frame; needs stream_test_mode."
+    )
+
+    @field_validator("stream_test_delay_ms")
+    @classmethod
+    def _stream_delay_needs_test_mode(cls, v: int, info: ValidationInfo) -> int:
+        if v and not info.data.get("stream_test_mode"):
+            raise ValueError("stream_test_delay_ms is a test hook: set FACEGATE_STREAM_TEST_MODE=1")
+        return v
+
+    # --- store, enrolment, identification (issue 4) ---
+    template_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 AES-256 key for templates; default: key file under data_dir/keys.",
+    )
+    template_key_previous: SecretStr | None = Field(
+        default=None, description="The key before FACEGATE_TEMPLATE_KEY (during a rotation)."
+    )
+    identify_top_k: int = Field(default=5, ge=1, le=100, description="Candidates per face.")
+    pgvector_ef_search: int = Field(
+        default=100, ge=1, le=1000, description="HNSW ef_search on PostgreSQL (recall vs speed)."
+    )
+
+    # --- web accounts, login, voting (issue 6) ---
+    web_cookie_secure: bool = Field(
+        default=True, description="Mark cookies Secure (browsers treat http://localhost as secure)."
+    )
+    web_session_ttl_s: int = Field(default=8 * 3600, ge=60, description="Absolute session lifetime.")
+    web_session_idle_s: int = Field(default=1800, ge=60, description="Session ends after this idle time.")
+    web_face_step_s: int = Field(
+        default=300, ge=30, description="Time to finish the live-face step after the password step."
+    )
+    web_register_max_photos: int = Field(default=12, ge=1, le=50)
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed logins per account and per client address before lockout."
+    )
+    login_window_s: int = Field(
+        default=60, ge=1, description="Failures are counted over this window; the lock lasts as long."
+    )
+    voting_min_age: int = Field(default=18, ge=0, le=120)
+    # --- evaluation / benchmarks (issue 3) ---
+    test_data: Path | None = Field(
+        default=None,
+        description="Shared face data for `facegate bench` (lfw/, faces/); default ../shared/data.",
+    )
+    embed_threads: int = Field(
+        default=0, ge=0, le=64, description="onnxruntime threads per embedding model; 0 = cores, max 4."
+    )
+    # --- bank lockers (issue 8) ---
+    locker_secret: SecretStr | None = Field(
+        default=None, description="HMAC secret of one-time locker keys (>= 32 characters)."
+    )
+    locker_secret_file: Path | None = Field(
+        default=None, description="File with the locker secret; default data_dir/locker_secret.key."
+    )
+    locker_key_ttl_s: int = Field(default=180, ge=30, le=3600, description="Key validity.")
+    locker_key_max_attempts: int = Field(
+        default=5, ge=1, le=20, description="Wrong entries before a key is burnt."
+    )
+    locker_key_digits: int = Field(default=6, ge=6, le=12)
+    locker_actuator: str = Field(default="log", description="log | http-relay")
+    locker_relay_url: str | None = Field(default=None, description="Base URL of the HTTP relay.")
+    locker_relay_token: SecretStr | None = Field(default=None)
+    locker_identify_frames: int = Field(
+        default=5, ge=1, le=30, description="Frames identified per kiosk access (majority vote)."
+    )
+    locker_capture_seconds: float = Field(
+        default=8.0, gt=0, le=60, description="How long the CLI records from a camera index."
+    )
+    # --- liveness (issue 5) ---
+    testing: bool = Field(
+        default=False, description="Test mode (FACEGATE_TESTING=1): allows test-only settings."
+    )
+    liveness_steps: int = Field(default=3, ge=1, le=6, description="Steps per challenge.")
+    liveness_step_choices: str = Field(
+        default="blink,turn_left,turn_right", description="Steps the random order is drawn from."
+    )
+    liveness_fixed_steps: str | None = Field(
+        default=None, description="TEST ONLY (needs testing=true): fixed step order, e.g. blink,left."
+    )
+    liveness_step_time_limit_s: float = Field(default=6.0, gt=0, le=60)
+    liveness_total_time_limit_s: float = Field(default=20.0, gt=0, le=300)
+    liveness_session_ttl_s: float = Field(
+        default=120.0, gt=0, le=3600, description="A session must be decided this soon after creation."
+    )
+    liveness_pass_ttl_s: float = Field(
+        default=120.0, gt=0, le=3600, description="A passed session must be consumed this soon."
+    )
+    liveness_turn_angle_deg: float = Field(default=25.0, gt=5, lt=80)
+    liveness_turn_return_deg: float = Field(default=15.0, gt=0, lt=80)
+    liveness_blink_closed_ratio: float = Field(
+        default=0.7, gt=0, lt=1, description="Blink: EAR below this fraction of the open-eye baseline."
+    )
+    liveness_blink_open_ratio: float = Field(default=0.85, gt=0, le=1)
+    liveness_blink_max_ms: int = Field(default=1000, ge=100, le=5000)
+    liveness_max_fps: float = Field(default=60.0, gt=0, le=240)
+    liveness_max_frame_gap_ms: int = Field(default=1000, ge=50, le=10000)
+    liveness_max_frames: int = Field(default=900, ge=10, le=10000)
+    liveness_max_batch_frames: int = Field(default=120, ge=1, le=1000)
+    liveness_embed_interval_ms: int = Field(
+        default=1000, ge=100, description="Sample one embedding of the face this often."
+    )
+    liveness_passive_required: bool = Field(
+        default=False, description="Fail challenges whose passive anti-spoof score is below threshold."
+    )
+    liveness_antispoof_weights: Path | None = Field(
+        default=None, description="Anti-spoof weights (.npz); default: the shipped model."
+    )
 
 
 def load_settings(**overrides: object) -> Settings:

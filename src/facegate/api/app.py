@@ -9,9 +9,10 @@ from fastapi import FastAPI
 
 from facegate import __version__
 from facegate.api.errors import install_error_handlers
-from facegate.api.routes import compare, health
+from facegate.api.routes import compare, health, identify, liveness, lockers, people, stream
 from facegate.container import Container
 from facegate.settings import Settings, load_settings
+from facegate.web import install_web  # web pages (issue 6)
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
@@ -34,6 +35,11 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     )
     app.state.container = container
     install_error_handlers(app)
-    for router in (health.router, compare.router):
+    for router in (
+        health.router, compare.router, stream.router, people.router, identify.router,
+        lockers.router,  # bank lockers (issue 8)
+        liveness.router,  # liveness (issue 5)
+    ):
         app.include_router(router)
+    install_web(app)  # web pages + /static (issue 6)
     return app

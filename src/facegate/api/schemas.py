@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from facegate.domain import AnalyzedFace, FaceQuality
+from facegate.domain import AnalyzedFace, FaceQuality, Identification
+from facegate.services.enrollment import EnrollmentResult
+from facegate.services.identification import Verification
+from facegate.store.people import PersonInfo
 
 
 class QualityOut(BaseModel):
@@ -63,3 +66,139 @@ class CompareOut(BaseModel):
 class HealthOut(BaseModel):
     status: str
     version: str
+
+
+# --- people, enrolment, verify, identify (issue 4) ---
+class TemplateOut(BaseModel):
+    id: int
+    model: str
+    model_version: str
+    mean: bool
+    sample_count: int
+    source: str
+    quality: dict[str, object] | None
+    created_at: str
+
+
+class PersonOut(BaseModel):
+    id: str
+    display_name: str
+    samples: int
+    created_at: str
+    updated_at: str
+    templates: list[TemplateOut] | None = None
+
+    @classmethod
+    def of(cls, p: PersonInfo, with_templates: bool = False) -> PersonOut:
+        templates = None
+        if with_templates:
+            templates = [
+                TemplateOut(
+                    id=t.id,
+                    model=t.model,
+                    model_version=t.model_version,
+                    mean=t.is_mean,
+                    sample_count=t.sample_count,
+                    source=t.source,
+                    quality=t.quality,
+                    created_at=t.created_at.isoformat(),
+                )
+                for t in p.templates
+            ]
+        return cls(
+            id=p.external_id,
+            display_name=p.display_name,
+            samples=p.sample_count,
+            created_at=p.created_at.isoformat(),
+            updated_at=p.updated_at.isoformat(),
+            templates=templates,
+        )
+
+
+class PeopleOut(BaseModel):
+    people: list[PersonOut]
+    count: int
+
+
+class RejectedImageOut(BaseModel):
+    image: str
+    reason: str
+
+
+class EnrollmentOut(BaseModel):
+    person: PersonOut
+    created: bool
+    model: str
+    accepted: list[str]
+    rejected: list[RejectedImageOut]
+
+    @classmethod
+    def of(cls, r: EnrollmentResult) -> EnrollmentOut:
+        return cls(
+            person=PersonOut.of(r.person),
+            created=r.created,
+            model=r.model,
+            accepted=[o.label for o in r.accepted],
+            rejected=[RejectedImageOut(image=o.label, reason=o.reason or "") for o in r.rejected],
+        )
+
+
+class VerifyOut(BaseModel):
+    person: str
+    display_name: str
+    verified: bool
+    decision: str
+    similarity: float
+    threshold: float
+    faces_found: int
+    model: str
+    face: FaceOut
+
+    @classmethod
+    def of(cls, v: Verification) -> VerifyOut:
+        return cls(
+            person=v.external_id,
+            display_name=v.display_name,
+            verified=v.verified,
+            decision=v.decision,
+            similarity=round(v.similarity, 4),
+            threshold=v.threshold,
+            faces_found=v.faces_found,
+            model=v.model,
+            face=FaceOut.of(v.face),
+        )
+
+
+class CandidateOut(BaseModel):
+    id: str
+    display_name: str
+    similarity: float
+
+
+class IdentifiedFaceOut(BaseModel):
+    known: bool
+    person: str | None
+    label: str
+    similarity: float | None
+    candidates: list[CandidateOut]
+    face: FaceOut
+
+    @classmethod
+    def of(cls, r: Identification) -> IdentifiedFaceOut:
+        return cls(
+            known=r.known,
+            person=r.best.external_id if r.best else None,
+            label=r.label,
+            similarity=round(r.candidates[0].similarity, 4) if r.candidates else None,
+            candidates=[
+                CandidateOut(id=c.external_id, display_name=c.display_name,
+                             similarity=round(c.similarity, 4))
+                for c in r.candidates
+            ],
+            face=FaceOut.of(r.face),
+        )
+
+
+class IdentifyOut(BaseModel):
+    threshold: float
+    faces: list[IdentifiedFaceOut]

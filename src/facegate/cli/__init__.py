@@ -9,7 +9,9 @@ import sys
 
 import typer
 
-from facegate.cli import serve, vision_cmds
+from facegate.cli import admin_cmds  # web admin (issue 6)
+from facegate.cli import locker_cmds  # bank lockers (issue 8)
+from facegate.cli import bench_cmds, client_cmds, liveness_cmds, people_cmds, serve, train_cmds, vision_cmds
 from facegate.cli.common import run_app
 
 app = typer.Typer(
@@ -21,6 +23,13 @@ app = typer.Typer(
 )
 vision_cmds.register(app)
 serve.register(app)
+admin_cmds.register(app)  # web admin (issue 6)
+client_cmds.register(app)
+people_cmds.register(app)
+bench_cmds.register(app)
+train_cmds.register(app)
+locker_cmds.register(app)  # bank lockers (issue 8)
+liveness_cmds.register(app)  # liveness (issue 5)
 
 
 def main() -> None:

@@ -1,40 +1,160 @@
 """Model packs: the name → embedder registry, with each pack's licence and measured threshold.
 
-The default thresholds are data, produced by a stated command; see docs/benchmarks.md.
+Every default threshold is data produced by ``facegate bench lfw --model NAME`` (LFW 10-fold,
+centre-most face): ``default_threshold`` is the mean of the ten per-fold thresholds that maximise
+accuracy on the other nine folds; ``high_security_threshold`` is the similarity at which the false
+accept rate over all 3,000 LFW impostor pairs is 1e-3. Runs and figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from facegate.errors import FaceGateError
+from facegate.vision.arcface_pack import ARCFACE_NOTICE
 from facegate.vision.embedder import FaceEmbedder, SfaceOpenCVEmbedder
+
+
+@dataclass(frozen=True)
+class EmbedderOptions:
+    """How to build an embedder: where derived model files are cached, how many threads to use."""
+
+    cache_dir: Path | None = None
+    """Cache for converted model files (``None``: packs that need one use a slower fallback)."""
+    threads: int = 0
+    """onnxruntime intra-op threads; 0 = all cores, up to 4."""
+
+
+EmbedderFactory = Callable[[EmbedderOptions], FaceEmbedder]
 
 
 @dataclass(frozen=True)
 class PackInfo:
     name: str
     licence: str
+    dim: int
     default_threshold: float
     threshold_source: str
-    factory: Callable[[], FaceEmbedder]
+    factory: EmbedderFactory
     opt_in_notice: str | None = None
+    high_security_threshold: float | None = None
+    members: tuple[str, ...] = ()
+    """For fusion packs: the member packs, in the order of ``fusion_weights``."""
+    fusion_weights: tuple[float, ...] = ()
+    extra: str | None = None
+    """The pip extra that installs the pack's optional dependencies."""
+
+    def build(self, options: EmbedderOptions | None = None) -> FaceEmbedder:
+        notice = pack_notice(self)
+        if notice:
+            logging.getLogger("facegate").warning("%s", notice)
+        return self.factory(options or EmbedderOptions())
 
 
-def _sface() -> FaceEmbedder:
+def _sface(options: EmbedderOptions) -> FaceEmbedder:
+    if options.cache_dir is None:  # nowhere to keep the converted float32 graph: reference path
+        return SfaceOpenCVEmbedder()
+    from facegate.vision.sface_onnx import SfaceOnnxEmbedder
+
+    return SfaceOnnxEmbedder(options.cache_dir, threads=options.threads or None)
+
+
+def _sface_opencv(options: EmbedderOptions) -> FaceEmbedder:
     return SfaceOpenCVEmbedder()
 
+
+def _dlib(options: EmbedderOptions) -> FaceEmbedder:
+    from facegate.vision.dlib_pack import DlibEmbedder
+
+    return DlibEmbedder()
+
+
+def _arcface(options: EmbedderOptions) -> FaceEmbedder:
+    from facegate.vision.arcface_pack import ArcfaceMbfEmbedder
+
+    return ArcfaceMbfEmbedder(threads=options.threads or None)
+
+
+def _fusion(name: str) -> EmbedderFactory:
+    def build(options: EmbedderOptions) -> FaceEmbedder:
+        from facegate.vision.fusion import FusionEmbedder
+
+        pack = PACKS[name]
+        members = [get_pack(m).build(options) for m in pack.members]
+        return FusionEmbedder(name, members, pack.fusion_weights)
+
+    return build
+
+
+_BENCH = "facegate bench lfw --model {} (LFW 10-fold; docs/benchmarks.md)"
 
 PACKS: dict[str, PackInfo] = {
     "sface": PackInfo(
         name="sface",
         licence="Apache-2.0 (OpenCV Zoo)",
-        # Mean of the 10 per-fold thresholds that maximise accuracy on the other 9 folds of LFW
-        # (centre-most face), measured by: python benchmarks/lfw_threshold.py
+        dim=128,
+        # Measured with the onnxruntime embedder (FACEGATE_EMBED_THREADS=1 facegate bench lfw
+        # --model sface): 10-fold mean accuracy 99.38 % ± 0.36 %, mean of the per-fold
+        # best-accuracy thresholds 0.3252; at 0.325: fold 1 99.50 %, all 6000 pairs 99.42 %.
+        # FAR 1e-3 over the 3000 impostor pairs at 0.3403 (TAR 98.93 %).
         default_threshold=0.325,
-        threshold_source="python benchmarks/lfw_threshold.py (LFW 10-fold, best-accuracy threshold)",
+        high_security_threshold=0.340,
+        threshold_source=_BENCH.format("sface"),
         factory=_sface,
+    ),
+    "sface-opencv": PackInfo(
+        name="sface",  # the same model: templates are interchangeable with "sface"
+        licence="Apache-2.0 (OpenCV Zoo)",
+        dim=128,
+        default_threshold=0.325,
+        high_security_threshold=0.340,
+        threshold_source=_BENCH.format("sface"),
+        factory=_sface_opencv,
+    ),
+    "dlib": PackInfo(
+        name="dlib",
+        licence="dlib: Boost; model weights: CC0 (face_recognition_models)",
+        dim=128,
+        default_threshold=0.0,
+        threshold_source=_BENCH.format("dlib"),
+        factory=_dlib,
+        extra="dlib",
+    ),
+    "arcface-mbf": PackInfo(
+        name="arcface-mbf",
+        licence="InsightFace model zoo: non-commercial research use only",
+        dim=512,
+        default_threshold=0.0,
+        threshold_source=_BENCH.format("arcface-mbf"),
+        factory=_arcface,
+        opt_in_notice=ARCFACE_NOTICE,
+        extra="arcface",
+    ),
+    "fusion": PackInfo(
+        name="fusion",
+        licence="as its members (sface: Apache-2.0, dlib: CC0 weights)",
+        dim=256,
+        default_threshold=0.0,
+        threshold_source=_BENCH.format("fusion"),
+        factory=_fusion("fusion"),
+        members=("sface", "dlib"),
+        fusion_weights=(0.5, 0.5),
+        extra="dlib",
+    ),
+    "fusion-arcface": PackInfo(
+        name="fusion-arcface",
+        licence="as its members: arcface-mbf weights are NON-COMMERCIAL research use only",
+        dim=640,
+        default_threshold=0.0,
+        threshold_source=_BENCH.format("fusion-arcface"),
+        factory=_fusion("fusion-arcface"),
+        opt_in_notice=ARCFACE_NOTICE,
+        members=("sface", "arcface-mbf"),
+        fusion_weights=(0.5, 0.5),
+        extra="arcface",
     ),
 }
 
@@ -45,9 +165,18 @@ class UnknownModelError(FaceGateError):
 
 
 def get_pack(name: str) -> PackInfo:
+    if name.startswith("siamese:"):  # a file trained by `facegate train siamese`
+        from facegate.vision.siamese_pack import siamese_pack
+
+        return siamese_pack(name)
     try:
         return PACKS[name]
     except KeyError:
         raise UnknownModelError(
             f"unknown model pack '{name}'; available: {', '.join(sorted(PACKS))}"
         ) from None
+
+
+def pack_notice(pack: PackInfo) -> str | None:
+    """The licence notice to print when an opt-in pack is enabled (None for the others)."""
+    return pack.opt_in_notice

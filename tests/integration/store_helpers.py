@@ -1,0 +1,22 @@
+"""Containers on SQLite or PostgreSQL that reuse the session's loaded models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from facegate.container import Container
+from facegate.settings import Settings
+from facegate.vision.images import read_image_file
+
+
+def store_container(shared: Any, url: str | None, data_dir: Path) -> Container:
+    """A fresh store (database + key file) whose pipeline is the shared, already loaded one."""
+    c = Container(Settings(data_dir=data_dir, database_url=url))
+    c.__dict__["pipeline"] = shared.pipeline  # cached_property: reuse the loaded models
+    c.prepare_store()
+    return c
+
+
+def image(faces_dir: Path, rel: str) -> Any:
+    return read_image_file(faces_dir / rel)

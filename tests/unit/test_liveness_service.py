@@ -1,0 +1,273 @@
+"""LivenessService on a real SQLite database with fake measurer/pipeline (no models)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facegate.domain import (
+    AnalyzedFace,
+    AuditEvent,
+    Box,
+    DetectedFace,
+    Embedding,
+    FaceQuality,
+    ImageArray,
+    Landmarks,
+)
+from facegate.errors import ConflictError, PermissionDeniedError
+from facegate.liveness.challenge import ChallengeOptions, FrameTimingError, InvalidStepsError, Step
+from facegate.liveness.landmarks import FrameMeasurement
+from facegate.services.liveness import (
+    LivenessConfig,
+    LivenessService,
+    SessionExpiredError,
+    TimedFrame,
+    build_liveness_config,
+)
+from facegate.settings import Settings
+from facegate.store.crypto import KeyRing, TemplateCipher
+from facegate.store.db import Database
+from facegate.store.liveness_models import SqlLivenessStore
+
+FACE = DetectedFace(Box(10, 10, 100, 100), 0.9, Landmarks(((0.0, 0.0),) * 5))
+QUALITY = FaceQuality(100.0, 50.0, 120.0, 0.0, 0.0)
+PEOPLE = {1: np.eye(8, dtype=np.float32)[0], 2: np.eye(8, dtype=np.float32)[1]}
+
+
+def frame(ear: float, yaw: float = 0.0, person: int = 1, faces: int = 1) -> ImageArray:
+    """A tiny image that carries the scripted measurement in its pixels."""
+    img = np.zeros((2, 4, 3), dtype=np.uint8)
+    img[0, 0, 0] = round(ear * 100)
+    img[0, 1, 0] = round(yaw + 100)
+    img[0, 2, 0] = person
+    img[0, 3, 0] = faces
+    return img
+
+
+class FakeMeasurer:
+    def __init__(self) -> None:
+        self.hook: Callable[[], object] | None = None
+
+    def measure(
+        self, image: ImageArray, index: int, timestamp_ms: int
+    ) -> tuple[FrameMeasurement, DetectedFace | None]:
+        if self.hook:
+            hook, self.hook = self.hook, None
+            hook()
+        ear, yaw, faces = image[0, 0, 0] / 100.0, float(image[0, 1, 0]) - 100.0, int(image[0, 3, 0])
+        m = FrameMeasurement(index, timestamp_ms, faces, FACE.box, faces == 1, ear, ear, yaw)
+        return m, FACE if faces == 1 else None
+
+
+class FakePipeline:
+    model_name = "fake"
+
+    def analyze_face(self, image: ImageArray, face: DetectedFace, embed: bool = True) -> AnalyzedFace:
+        vec = PEOPLE[int(image[0, 2, 0])]
+        return AnalyzedFace(face, QUALITY, Embedding(vec, "fake"))
+
+
+class ListAudit:
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+
+    def record(self, event: AuditEvent) -> None:
+        self.events.append(event)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    database = Database(f"sqlite:///{tmp_path / 'fg.db'}")
+    database.upgrade()
+    return database
+
+
+@pytest.fixture
+def cipher() -> TemplateCipher:
+    return TemplateCipher(KeyRing("k1", {"k1": secrets.token_bytes(32)}, "env"))
+
+
+def make_service(
+    db: Database,
+    cipher: TemplateCipher | None,
+    fixed: tuple[Step, ...] | None = (Step.BLINK,),
+    clock: Clock | None = None,
+    audit: ListAudit | None = None,
+) -> tuple[LivenessService, FakeMeasurer]:
+    config = LivenessConfig(
+        challenge=ChallengeOptions(step_time_limit_ms=3000, total_time_limit_ms=8000),
+        match_threshold=0.5,
+        fixed_steps=fixed,
+        session_ttl_s=60,
+        pass_ttl_s=30,
+        embed_interval_ms=300,
+    )
+    measurer = FakeMeasurer()
+    service = LivenessService(
+        SqlLivenessStore(db),
+        measurer,  # type: ignore[arg-type]
+        FakePipeline(),  # type: ignore[arg-type]
+        config,
+        audit=audit,
+        cipher=lambda: cipher,
+        clock=clock or Clock(),
+    )
+    return service, measurer
+
+
+def timed(images: list[ImageArray], start: int = 0, dt: int = 100) -> list[TimedFrame]:
+    return [TimedFrame(img, start + i * dt) for i, img in enumerate(images)]
+
+
+OPEN = [frame(0.30)] * 4
+BLINK = [frame(0.30), frame(0.08), frame(0.08), frame(0.30), frame(0.30)]
+
+
+def test_random_steps_are_a_permutation_and_sessions_persist(db: Database) -> None:
+    service, _ = make_service(db, None, fixed=None)
+    seen = set()
+    for _ in range(30):
+        s = service.create_session()
+        assert sorted(s.steps) == sorted(Step)
+        seen.add(s.steps)
+    assert len(seen) > 1  # 30 draws of 6 orders: all equal has probability 6 × (1/6)^30
+    other_process, _ = make_service(db, None)
+    again = other_process.get_session(s.id)
+    assert again.nonce == s.nonce and again.steps == s.steps and again.status == "pending"
+
+
+def test_pass_is_bound_single_use_and_audited(db: Database, cipher: TemplateCipher) -> None:
+    audit = ListAudit()
+    service, _ = make_service(db, cipher, audit=audit)
+    s = service.create_session(person_id=None, actor="t")
+    s = service.add_frames(s.id, timed(OPEN))
+    assert s.status == "pending"
+    s = service.add_frames(s.id, timed(BLINK + OPEN, start=400))
+    assert s.status == "passed", s.reason
+    assert s.evidence[0].done and s.evidence[0].value == pytest.approx(0.08)
+    assert s.min_similarity == pytest.approx(1.0)
+    proof = service.consume_passed(s.id, actor="login")
+    assert proof.embedding.model == "fake"
+    assert float(proof.embedding.vector @ PEOPLE[1]) == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ConflictError, match="already used"):
+        service.consume_passed(s.id)
+    assert [(e.action, e.decision) for e in audit.events] == [
+        ("liveness", "passed"),
+        ("liveness.consume", "ok"),
+    ]
+
+
+def test_pending_or_failed_sessions_cannot_be_consumed(db: Database) -> None:
+    service, _ = make_service(db, None)
+    s = service.create_session()
+    with pytest.raises(ConflictError, match="not passed"):
+        service.consume_passed(s.id)
+
+
+def test_bad_timestamps_are_refused_and_nothing_is_written(db: Database) -> None:
+    service, _ = make_service(db, None)
+    s = service.create_session()
+    service.add_frames(s.id, timed(OPEN))  # 0..300 ms
+    for stamps in ([300, 400], [250, 260], [400, 400]):
+        with pytest.raises(FrameTimingError):
+            service.add_frames(s.id, [TimedFrame(frame(0.3), t) for t in stamps])
+    after = service.get_session(s.id)
+    assert after.frame_count == 4 and after.status == "pending"
+
+
+def test_another_persons_frames_mid_session_fail(db: Database, cipher: TemplateCipher) -> None:
+    service, _ = make_service(db, cipher)
+    s = service.create_session()
+    service.add_frames(s.id, timed(OPEN + OPEN))
+    swapped = [frame(0.30, person=2)] * 2 + [frame(0.3, person=2), frame(0.08, person=2)]
+    s = service.add_frames(s.id, timed([*swapped, frame(0.3, person=2)], start=800))
+    assert s.status == "failed" and "face changed" in (s.reason or "")
+
+
+def test_second_face_fails(db: Database) -> None:
+    service, _ = make_service(db, None)
+    s = service.create_session()
+    s = service.add_frames(s.id, timed([*OPEN, frame(0.3, faces=2)]))
+    assert s.status == "failed" and "2 faces" in (s.reason or "")
+
+
+def test_decided_session_takes_no_more_frames(db: Database) -> None:
+    service, _ = make_service(db, None)
+    s = service.create_session()
+    s = service.add_frames(s.id, timed(OPEN), final=True)
+    assert s.status == "failed"
+    with pytest.raises(ConflictError, match="already failed"):
+        service.add_frames(s.id, timed(OPEN, start=1000))
+
+
+def test_expiry(db: Database) -> None:
+    clock = Clock()
+    service, _ = make_service(db, None, clock=clock)
+    s = service.create_session()
+    clock.now += timedelta(seconds=61)
+    assert service.get_session(s.id).status == "expired"
+    with pytest.raises(SessionExpiredError):
+        service.add_frames(s.id, timed(OPEN))
+    assert service.get_session(s.id).status == "expired"
+
+
+def test_pass_expires(db: Database) -> None:
+    clock = Clock()
+    service, _ = make_service(db, None, clock=clock)
+    a = service.create_session(person_id=None)
+    service.add_frames(a.id, timed(OPEN + BLINK + OPEN))
+    clock.now += timedelta(seconds=31)
+    with pytest.raises(SessionExpiredError):
+        service.consume_passed(a.id)
+    with pytest.raises(ConflictError):  # a refused attempt used it up
+        service.consume_passed(a.id)
+
+
+def test_pass_is_bound_to_its_person(db: Database, cipher: TemplateCipher) -> None:
+    from facegate.store.models import Person
+
+    with db.session() as s:
+        s.add_all([Person(external_id=n, display_name=n) for n in ("alice", "bob")])
+        s.flush()
+        alice, bob = (p.id for p in s.query(Person).order_by(Person.external_id))
+    service, _ = make_service(db, cipher)
+    sess = service.create_session(person_id=alice)
+    service.add_frames(sess.id, timed(OPEN + BLINK + OPEN))
+    with pytest.raises(PermissionDeniedError):
+        service.consume_passed(sess.id, person_id=bob)
+    other = service.create_session(person_id=alice)
+    service.add_frames(other.id, timed(OPEN + BLINK + OPEN))
+    proof = service.consume_passed(other.id, person_id=alice)
+    assert proof.person_id == alice
+
+
+def test_concurrent_batches_cannot_both_win(db: Database) -> None:
+    service, measurer = make_service(db, None)
+    other, _ = make_service(db, None)
+    s = service.create_session()
+    measurer.hook = lambda: other.add_frames(s.id, timed(OPEN))
+    with pytest.raises(ConflictError):
+        service.add_frames(s.id, timed(OPEN))
+    assert service.get_session(s.id).frame_count == 4
+
+
+def test_fixed_steps_need_testing_mode() -> None:
+    with pytest.raises(InvalidStepsError, match="test-only"):
+        build_liveness_config(Settings(liveness_fixed_steps="blink"), 0.3)
+    config = build_liveness_config(Settings(liveness_fixed_steps="blink,left", testing=True), 0.3)
+    assert config.fixed_steps == (Step.BLINK, Step.TURN_LEFT)
+    assert build_liveness_config(Settings(), 0.3).fixed_steps is None
