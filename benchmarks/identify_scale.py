@@ -264,7 +264,7 @@ def main() -> int:
     ap.add_argument("--pg-sizes", default="1000,10000,100000")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--lfw-people", type=int, default=200)
-    ap.add_argument("--ef-search", default="100", help="comma-separated hnsw.ef_search values")
+    ap.add_argument("--ef-search", default="100,400", help="comma-separated hnsw.ef_search values")
     ap.add_argument("--data", type=Path, default=Path(os.environ.get(
         "FACEGATE_TEST_DATA", REPO.parent / "shared" / "data")))
     ap.add_argument("--cache-dir", type=Path, default=REPO / "data" / "cache" / "lfw")

@@ -208,8 +208,14 @@ class Container:
 
         return IdentificationService(
             self.database, self.pipeline, self.template_cipher, self.template_search,
-            self.audit, self.image_limits, self.match_threshold, self.settings.identify_top_k,
+            self.audit, self.image_limits, self.identify_threshold, self.settings.identify_top_k,
         )
+
+    @property
+    def identify_threshold(self) -> float:
+        """1:N threshold: ``FACEGATE_IDENTIFY_THRESHOLD``, else the 1:1 ``match_threshold``."""
+        s = self.settings.identify_threshold
+        return self.match_threshold if s is None else s
 
     # --- web accounts, login, voting (issue 6) ---
     @cached_property

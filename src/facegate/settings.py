@@ -110,8 +110,13 @@ class Settings(VisionSettings):
         default=None, description="The key before FACEGATE_TEMPLATE_KEY (during a rotation)."
     )
     identify_top_k: int = Field(default=5, ge=1, le=100, description="Candidates per face.")
+    identify_threshold: float | None = Field(
+        default=None,
+        description="Similarity for 'known' in 1:N identify; default: match_threshold. 1:N needs a "
+        "higher value than 1:1 (see docs/benchmarks.md, Identification).",
+    )
     pgvector_ef_search: int = Field(
-        default=100, ge=1, le=1000, description="HNSW ef_search on PostgreSQL (recall vs speed)."
+        default=400, ge=1, le=1000, description="HNSW ef_search on PostgreSQL (recall vs speed)."
     )
 
     # --- web accounts, login, voting (issue 6) ---

@@ -40,12 +40,7 @@ def video_frames(path: Path, every: int = 2, start_ms: int = 0, limit: int | Non
 def run_challenge(
     service: LivenessService, frames: list[TimedFrame], steps: tuple[Step, ...]
 ) -> LivenessSession:
-    session = service.create_session(actor="test", steps=steps)
-    for i in range(0, len(frames), 30):
-        session = service.add_frames(session.id, frames[i : i + 30])
-        if session.status != "pending":
-            return session
-    return service.add_frames(session.id, [], final=True)
+    return service.check_recording(frames, steps=steps, actor="test", batch_size=30)
 
 
 @pytest.fixture(scope="module")

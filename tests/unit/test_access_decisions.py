@@ -216,3 +216,19 @@ def test_a_failed_audit_write_refuses_the_frame_and_is_retried() -> None:
         session.process_image(image)
     assert session.process_image(image).logged
     assert [e.decision for e in audit.events] == ["granted"]
+
+
+def test_delay_hook_is_refused_outside_test_mode(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from facegate.container import Container
+    from facegate.settings import Settings
+
+    with pytest.raises(ValidationError, match="FACEGATE_STREAM_TEST_MODE"):
+        Settings(data_dir=tmp_path, stream_test_delay_ms=100)
+    s = Settings(data_dir=tmp_path, stream_test_mode=True, stream_test_delay_ms=100)
+    c = Container(s.model_copy(update={"stream_allowed_people": "obama, biden,"}))
+    c.__dict__.update(identification=object(), audit=FakeAudit())  # never called here
+    assert c.access.options.test_delay_s == pytest.approx(0.1)
+    assert c.access.options.required_frames == 3
+    assert c.access.options.allowed == frozenset({"obama", "biden"})

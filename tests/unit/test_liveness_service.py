@@ -216,13 +216,15 @@ def test_decided_session_takes_no_more_frames(db: Database) -> None:
 
 def test_expiry(db: Database) -> None:
     clock = Clock()
-    service, _ = make_service(db, None, clock=clock)
+    audit = ListAudit()
+    service, _ = make_service(db, None, clock=clock, audit=audit)
     s = service.create_session()
     clock.now += timedelta(seconds=61)
     assert service.get_session(s.id).status == "expired"
     with pytest.raises(SessionExpiredError):
         service.add_frames(s.id, timed(OPEN))
     assert service.get_session(s.id).status == "expired"
+    assert [(e.action, e.decision) for e in audit.events] == [("liveness", "expired")]
 
 
 def test_pass_expires(db: Database) -> None:
@@ -271,3 +273,11 @@ def test_fixed_steps_need_testing_mode() -> None:
     config = build_liveness_config(Settings(liveness_fixed_steps="blink,left", testing=True), 0.3)
     assert config.fixed_steps == (Step.BLINK, Step.TURN_LEFT)
     assert build_liveness_config(Settings(), 0.3).fixed_steps is None
+
+
+def test_frames_need_the_sessions_nonce_when_given(db: Database) -> None:
+    service, _ = make_service(db, None)
+    s = service.create_session()
+    with pytest.raises(PermissionDeniedError, match="nonce"):
+        service.add_frames(s.id, timed(OPEN), nonce="guess")
+    assert service.add_frames(s.id, timed(OPEN), nonce=s.nonce).frame_count == 4

@@ -105,6 +105,12 @@ def test_kiosk_flow_over_http(api: Api) -> None:
     _setup_alice(api)
     ch = api.client.post("/v1/lockers/access/challenge")
     assert ch.status_code == 200 and ch.json()["steps"]
+    st = api.client.post(f"/v1/lockers/access/challenge/{ch.json()['id']}/frames",
+                         data={"timestamps_ms": "0,66,133"}, files=frames_form(ALICE, 3))
+    assert st.status_code == 200 and st.json()["status"] == "passed", st.text
+    bad = api.client.post(f"/v1/lockers/access/challenge/{ch.json()['id']}/frames",
+                          data={"timestamps_ms": "0"}, files=frames_form(ALICE, 3))
+    assert bad.status_code == 400 and "timestamps" in bad.json()["error"]["message"]
     r = api.client.post(
         "/v1/lockers/access",
         data={"challenge_id": ch.json()["id"], "timestamps_ms": "0,80,160,240,320,400"},

@@ -31,6 +31,7 @@ from facegate.domain import (
 from facegate.errors import FaceQualityError, NotFoundError
 from facegate.services.lockers import (
     ChallengeInfo,
+    ChallengeState,
     KeyRefusedError,
     LivenessOutcome,
     LockerOptions,
@@ -132,6 +133,12 @@ class FakeLiveness:
 
     def start_challenge(self) -> ChallengeInfo:
         return ChallengeInfo("c1", ("blink", "turn_left"))
+
+    def add_frames(
+        self, challenge_id: str, frames: Sequence[ImageArray], timestamps_ms: Sequence[float]
+    ) -> ChallengeState:
+        status = "passed" if self.passed else "failed"
+        return ChallengeState(challenge_id, status, None, 2 if self.passed else 0, 2)
 
     def check_frames(
         self, frames: Sequence[ImageArray], timestamps_ms: Sequence[float] | None = None,

@@ -66,6 +66,17 @@ def test_latest_frame_keeps_only_the_newest() -> None:
     assert asyncio.run(scenario()) == (2, 2, None)
 
 
+
+def test_closing_discards_the_waiting_frame() -> None:
+    async def scenario() -> tuple[bool, int]:
+        slot = LatestFrame()
+        slot.put(StreamFrame(FrameHeader(0, 0.0), b"x", 0.0))
+        slot.close()
+        return await slot.wait(), slot.dropped
+
+    assert asyncio.run(scenario()) == (False, 1)
+
+
 class SlowSession:
     """Processes a frame in 50 ms and records how many frames waited at most."""
 
@@ -106,10 +117,12 @@ def test_loop_drops_stale_frames_instead_of_queueing() -> None:
     results = [m for m in socket.sent if m["type"] == "result"]
     frames = [m["frame"] for m in results]
     assert frames == sorted(frames) and len(set(frames)) == len(frames)
-    # ~60 frames in ~0.3 s at 50 ms each: far fewer processed, the rest dropped, none queued
-    assert 3 <= len(results) <= 15
-    assert sum(m["dropped"] for m in results) + len(results) + loop.slot.dropped >= 55
-    assert frames[-1] >= 55  # the newest frames were the ones processed
+    # frames arrive ~10x faster than they are processed: each one is answered or dropped, never
+    # queued, and the answers are for the newest frames
+    assert len(results) + loop.slot.dropped == 60
+    assert 3 <= len(results) < 30
+    assert sum(m["dropped"] for m in results) <= loop.slot.dropped
+    assert frames[-1] >= 50
 
 
 @pytest.fixture

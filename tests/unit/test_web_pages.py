@@ -420,3 +420,33 @@ def test_static_assets_are_served_locally(web: Web) -> None:
         assert web.client.get(f"/static/{name}").status_code == 200
     page = web.client.get("/register").text
     assert "http://" not in page and "https://" not in page  # no CDN
+
+
+def test_expired_sessions_and_old_attempts_are_purged_at_login(web: Web) -> None:
+    from datetime import timedelta
+
+    register(web)
+    login(web, password="wrong password!")
+    login(web)
+    with web.container.database.session(write=True) as s:
+        for row in s.scalars(select(WebSession)):
+            row.expires_at = row.expires_at - timedelta(days=2)
+        for att in s.scalars(select(LoginAttempt)):
+            att.at = att.at - timedelta(days=2)
+    login(web)
+    with web.container.database.session() as s:
+        assert s.scalar(select(func.count()).select_from(WebSession)) == 1  # only the new one
+        assert s.scalar(select(func.count()).select_from(LoginAttempt)) == 2  # this login's two steps
+
+
+def test_pages_send_security_headers_and_the_face_step_starts_once(web: Web) -> None:
+    r = web.client.get("/login")
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert r.headers["x-frame-options"] == "DENY"
+    register(web)
+    token = csrf_of(web.client.get("/login").text)
+    web.client.post("/login", data={"csrf_token": token, "username": "alice", "password": PASSWORD})
+    h = {"X-CSRF-Token": csrf_of(web.client.get("/login/face").text)}
+    assert web.client.post("/login/face/start", headers=h).status_code == 200
+    assert web.client.post("/login/face/start", headers=h).status_code == 409
+    assert web.face.started == ["alice"]

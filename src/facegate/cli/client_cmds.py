@@ -9,6 +9,7 @@ import typer
 
 from facegate.cli.common import container, fail, print_json
 from facegate.container import Container
+from facegate.domain import AuditEvent
 
 devices_app = typer.Typer(
     help="Stream devices (cameras, door controllers) and their tokens.", no_args_is_help=True
@@ -56,7 +57,9 @@ def client(
 
 def devices_add(name: Annotated[str, typer.Argument(help="Device name, e.g. front-door")]) -> None:
     """Register a device and print its token once (only its hash is stored)."""
-    device, token = _store().devices.create(name)
+    c = _store()
+    device, token = c.devices.create(name)
+    c.audit.record(AuditEvent(action="device.add", decision="ok", actor="cli", subject=device.name))
     typer.echo(f"device {device.name} added; its token (shown only now): {token}")
 
 
@@ -84,7 +87,9 @@ def devices_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
 
 def devices_remove(name: Annotated[str, typer.Argument(help="Device name")]) -> None:
     """Remove a device: its token stops working at once."""
-    _store().devices.store.remove(name)
+    c = _store()
+    c.devices.store.remove(name)
+    c.audit.record(AuditEvent(action="device.remove", decision="ok", actor="cli", subject=name))
     typer.echo(f"device {name} removed")
 
 

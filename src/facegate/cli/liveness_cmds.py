@@ -37,8 +37,15 @@ def _open_source(source: str) -> tuple[cv2.VideoCapture, bool]:
 
 
 def read_frames(source: str, every: int, max_seconds: float) -> Iterator[TimedFrame]:
-    """Frames of a video file (its own timestamps) or a camera (wall-clock), every ``every``-th."""
+    """Frames of a video file (its own timestamps) or a camera (wall-clock), every ``every``-th.
+
+    The source is opened now (an error exits before anything else happens); frames are read lazily.
+    """
     cap, camera = _open_source(source)
+    return _frames(cap, camera, every, max_seconds)
+
+
+def _frames(cap: cv2.VideoCapture, camera: bool, every: int, max_seconds: float) -> Iterator[TimedFrame]:
     start = time.monotonic()
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     last_t = -1
@@ -96,23 +103,13 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print the session as JSON")] = False,
 ) -> None:
     """Run a challenge on a video or camera. Exit 0 passed, 1 failed, 2 error."""
-    c = container()
-    service = c.liveness
-    chosen = parse_steps(steps) if steps else None
-    session = service.create_session(actor="cli", steps=chosen)
+    service = container().liveness
+    chosen = parse_steps(steps) if steps else service.draw_steps()
     if not as_json:
-        typer.echo(f"challenge: {', '.join(s.value for s in session.steps)}")
+        typer.echo(f"challenge: {', '.join(s.value for s in chosen)}")
     max_s = service.config.challenge.total_time_limit_ms / 1000.0 + 1.0
-    batch: list[TimedFrame] = []
-    for frame in read_frames(source, every, max_s):
-        batch.append(frame)
-        if len(batch) >= BATCH:
-            session = service.add_frames(session.id, batch)
-            batch = []
-            if session.status != "pending":
-                break
-    if session.status == "pending":
-        session = service.add_frames(session.id, batch, final=True)
+    frames = read_frames(source, every, max_s)
+    session = service.check_recording(frames, steps=chosen, actor="cli", batch_size=BATCH)
     if as_json:
         print_json(session.to_json())
     else:

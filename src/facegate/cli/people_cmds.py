@@ -305,7 +305,7 @@ def bench_identify(
         max_probes=probes,
         max_impostors=impostors,
     )
-    report = run_identify_bench(c.pipeline, c.match_threshold, options)
+    report = run_identify_bench(c.pipeline, c.identify_threshold, options)
     paths = write_report(report, out)
     if as_json:
         print_json(report.as_dict())

@@ -275,6 +275,8 @@ class AccountService:
             self._audit_login("denied", u, client, "password", "wrong username or password")
             raise AuthError("wrong username or password")
         self.throttle.mark_success(attempt)
+        self.sessions.purge_expired()  # housekeeping on the rare path (a correct password)
+        self.throttle.purge_old()
         token, session = self.sessions.create_session(info.id, STAGE_FACE, client)
         self._audit_login("password_ok", u, client, "password", None)
         return PasswordStep(token, session, info)
@@ -282,6 +284,8 @@ class AccountService:
     def start_face_step(self, token: str, session: SessionInfo) -> dict[str, object]:
         """Open a liveness challenge bound to the account of this face-stage session."""
         account = self._face_stage_account(session)
+        if session.liveness_session_id:
+            raise ConflictError("the live face check was already started: log in again to retry")
         challenge = self.face_login.start_challenge(account.username)
         self.sessions.bind_liveness(token, str(challenge["id"]))
         return challenge

@@ -223,6 +223,13 @@ class LoginThrottle:
             s.flush()
             return Lockout(False), int(row.id)
 
+    def purge_old(self, keep_s: int = 86_400) -> int:
+        """Delete attempts older than ``keep_s`` (at least the window): the table stays small."""
+        cutoff = self.clock() - timedelta(seconds=max(keep_s, self.options.window_s))
+        with self.db.session(write=True) as s:
+            result = s.execute(delete(LoginAttempt).where(LoginAttempt.at < cutoff))
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
     def mark_success(self, attempt_id: int) -> None:
         with self.db.session(write=True) as s:
             s.execute(update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(success=True))

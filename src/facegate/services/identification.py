@@ -89,7 +89,7 @@ class MemorySearch:
 class PgVectorSearch:
     """pgvector HNSW search (cosine) on PostgreSQL; nothing is kept in memory."""
 
-    def __init__(self, db: Database, ef_search: int = 100) -> None:
+    def __init__(self, db: Database, ef_search: int = 400) -> None:
         self.db = db
         self.ef_search = ef_search
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -272,6 +272,29 @@ class LivenessService:
             self._audit_decision(updated)
         return self._view(updated)
 
+    def check_recording(
+        self,
+        frames: Iterable[TimedFrame],
+        steps: Sequence[Step] | None = None,
+        person_id: int | None = None,
+        actor: str | None = None,
+        batch_size: int = 30,
+    ) -> LivenessSession:
+        """Run a whole challenge over recorded frames (CLI, kiosks): open a session, add the
+        frames in batches until it is decided, then finish it. ``steps`` as in ``create_session``.
+        Consume the result with ``consume_passed`` like any other session.
+        """
+        session = self.create_session(person_id=person_id, actor=actor, steps=steps)
+        batch: list[TimedFrame] = []
+        for frame in frames:
+            batch.append(frame)
+            if len(batch) >= min(batch_size, self.config.max_batch_frames):
+                session = self.add_frames(session.id, batch)
+                batch = []
+                if session.status != PENDING:
+                    return session
+        return self.add_frames(session.id, batch, final=True)
+
     def consume_passed(
         self, session_id: str, person_id: int | None = None, actor: str | None = None
     ) -> LivenessProof:
@@ -347,7 +370,9 @@ class LivenessService:
                     return None
                 return {"status": EXPIRED, "reason": "session expired", "decided_at": self.clock()}
 
-            self.store.modify(row.id, expire)
+            expired = self.store.modify(row.id, expire)
+            if expired.version != row.version:
+                self._audit_decision(expired)
             raise SessionExpiredError(f"liveness session '{row.id}' expired at {row.expires_at}")
 
     def _measure(self, row: LivenessSessionRecord, frames: Sequence[TimedFrame]) -> _Batch:

@@ -94,6 +94,17 @@ class ChallengeInfo:
     expires_in_s: float | None = None
 
 
+@dataclass(frozen=True)
+class ChallengeState:
+    """Progress of a challenge while the kiosk streams frames: pending, passed or failed."""
+
+    id: str
+    status: str
+    reason: str | None
+    steps_done: int
+    steps_total: int
+
+
 class LivenessCheck(Protocol):
     """Runs the (server-side) challenge over recorded frames.
 
@@ -103,6 +114,10 @@ class LivenessCheck(Protocol):
     """
 
     def start_challenge(self) -> ChallengeInfo: ...
+
+    def add_frames(
+        self, challenge_id: str, frames: Sequence[ImageArray], timestamps_ms: Sequence[float]
+    ) -> ChallengeState: ...
 
     def check_frames(
         self,
@@ -524,6 +539,14 @@ class LockerService:
         """A liveness challenge for the kiosk page to show before it records the frames."""
         return self.liveness.start_challenge()
 
+    def add_challenge_frames(
+        self, challenge_id: str, frames: Sequence[ImageArray], timestamps_ms: Sequence[float]
+    ) -> ChallengeState:
+        """Stream frames into a running challenge (the kiosk page, in small batches)."""
+        if not frames or len(frames) != len(timestamps_ms):
+            raise FaceGateError("give one or more frames and one timestamp per frame")
+        return self.liveness.add_frames(challenge_id, frames, timestamps_ms)
+
     def access(
         self,
         frames: Sequence[ImageArray],
@@ -532,7 +555,11 @@ class LockerService:
         timestamps_ms: Sequence[float] | None = None,
         challenge_id: str | None = None,
     ) -> AccessResult:
-        """Liveness → identify → assigned customer → one-time key. Denials are results, audited."""
+        """Liveness → identify → assigned customer → one-time key. Denials are results, audited.
+
+        With ``challenge_id`` of a challenge already decided by streamed frames, ``frames`` are
+        only identified (the liveness proof must still be the same face).
+        """
         if not frames:
             raise FaceGateError("no frames for the access check")
         if timestamps_ms is not None and len(timestamps_ms) != len(frames):

@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from facegate.domain import ImageArray
 from facegate.errors import FaceGateError
-from facegate.services.lockers import ChallengeInfo, LivenessCheck, LivenessOutcome
+from facegate.services.lockers import (
+    ChallengeInfo,
+    ChallengeState,
+    LivenessCheck,
+    LivenessOutcome,
+)
 
 if TYPE_CHECKING:
     from facegate.container import Container
@@ -45,6 +50,19 @@ class ServiceLiveness:
             session.id, tuple(s.value for s in session.steps), svc.config.session_ttl_s
         )
 
+    def add_frames(
+        self, challenge_id: str, frames: Sequence[ImageArray], timestamps_ms: Sequence[float]
+    ) -> ChallengeState:
+        from facegate.services.liveness import TimedFrame
+
+        svc = self._service()
+        timed = [TimedFrame(f, round(t)) for f, t in zip(frames, timestamps_ms, strict=True)]
+        session = svc.add_frames(challenge_id, timed, final=False)
+        return ChallengeState(
+            session.id, session.status, session.reason,
+            sum(1 for e in session.evidence if e.done), len(session.steps),
+        )
+
     def check_frames(
         self,
         frames: Sequence[ImageArray],
@@ -54,15 +72,33 @@ class ServiceLiveness:
         from facegate.services.liveness import PASSED, PENDING, TimedFrame
 
         svc = self._service()
+        current: LivenessSession | None = None
         if challenge_id is None:
             challenge_id = svc.create_session(actor=self.actor).id
+        else:
+            try:
+                current = svc.get_session(challenge_id)
+            except FaceGateError as exc:
+                return LivenessOutcome(False, None, exc.message,
+                                       {"session": challenge_id, "code": exc.code})
+            if current.status == PENDING and current.frame_count == 0:
+                current = None  # one-shot: every frame goes through the challenge below
+            elif current.status == PENDING:  # streamed but undecided: no more frames will come
+                try:
+                    current = svc.add_frames(challenge_id, [], final=True)
+                except FaceGateError as exc:
+                    return LivenessOutcome(False, None, exc.message,
+                                           {"session": challenge_id, "code": exc.code})
+                frames = []
+            else:  # decided by the frames streamed before: these frames are only identified
+                frames = []
         stamps = (
             [round(t) for t in timestamps_ms]
             if timestamps_ms is not None
             else even_timestamps(len(frames))
         )
         batch_size = max(1, svc.config.max_batch_frames)
-        session: LivenessSession | None = None
+        session: LivenessSession | None = current
         try:
             for start in range(0, len(frames), batch_size):
                 chunk = [

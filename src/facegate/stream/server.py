@@ -57,6 +57,10 @@ class LatestFrame:
         self._ready.set()
 
     def close(self) -> None:
+        """The client has gone: a waiting frame is discarded, ``wait`` returns False."""
+        if self._frame is not None:
+            self.dropped += 1
+            self._frame = None
         self._closed = True
         self._ready.set()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,6 +65,7 @@ def evaluate_checkpoint(
     undetected = sum(
         1 for p in {q.path_a for q in pairs} | {q.path_b for q in pairs} if not cache.detected[where[p]]
     )
+    history = _run_history(checkpoint, ckpt)
     payload = {
         "checkpoint": str(checkpoint),
         "epoch": ckpt["epoch"],
@@ -73,13 +75,24 @@ def evaluate_checkpoint(
         "train_images": ckpt["train_images"],
         "eval_images_without_detected_face": undetected,
         "report": report.as_dict(),
-        "history": ckpt["history"],
+        "history": history,
     }
     (report_dir / "evaluation.json").write_text(json.dumps(payload, indent=2, default=str))
     plot_roc(roc_curve(scores, labels), f"siamese (AUC {report.auc:.3f})", report_dir / "roc.png")
-    if ckpt["history"]:
-        plot_history(ckpt["history"], report_dir / "training_curves.png")
+    if history:
+        plot_history(history, report_dir / "training_curves.png")
     return report
+
+
+def _run_history(checkpoint: Path, ckpt: dict[str, Any]) -> list[dict[str, float]]:
+    """The whole run's epochs: best.pt stops at its epoch, last.pt of the same run goes on."""
+    history: list[dict[str, float]] = ckpt["history"]
+    last = checkpoint.parent / "last.pt"
+    if last.is_file() and last != checkpoint:
+        other = load_checkpoint(last)
+        if other["split"] == ckpt["split"] and other["history"][: len(history)] == history:
+            history = other["history"]
+    return history
 
 
 def report_rows(report: VerificationReport) -> list[str]:

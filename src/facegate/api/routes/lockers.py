@@ -210,6 +210,31 @@ async def start_challenge(c: ContainerDep) -> ChallengeOut:
     return ChallengeOut(id=ch.id, steps=list(ch.steps), expires_in_s=ch.expires_in_s)
 
 
+class ChallengeStateOut(BaseModel):
+    id: str
+    status: str = Field(description="pending, passed or failed")
+    reason: str | None
+    steps_done: int
+    steps_total: int
+
+
+@router.post("/v1/lockers/access/challenge/{challenge_id}/frames", response_model=ChallengeStateOut)
+async def challenge_frames(
+    challenge_id: str,
+    c: ContainerDep,
+    frames: Annotated[list[UploadFile], File(description="JPEG frames, in capture order")],
+    timestamps_ms: Annotated[str, Form(description="Capture times, comma-separated")],
+) -> ChallengeStateOut:
+    """Stream a batch of frames into the challenge; the server decides pending/passed/failed."""
+    images = await _read_frames(c, frames)
+    stamps = _timestamps(timestamps_ms, len(images)) or []
+    st = await run_in_threadpool(
+        lambda: c.lockers.add_challenge_frames(challenge_id[:64], images, stamps)
+    )
+    return ChallengeStateOut(id=st.id, status=st.status, reason=st.reason,
+                             steps_done=st.steps_done, steps_total=st.steps_total)
+
+
 @router.post("/v1/lockers/access", response_model=AccessOut)
 async def access(
     c: ContainerDep,

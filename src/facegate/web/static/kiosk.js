@@ -1,10 +1,14 @@
 // Locker kiosk: webcam capture, liveness challenge, one-time key, key pad; staff registration.
-// Frames are JPEGs taken from the <video> at CAPTURE_FPS and posted together with their
-// capture times; the server runs the challenge, identification and key issue.
+// Frames are JPEGs taken from the <video> at CAPTURE_FPS with their capture times; the server
+// runs the challenge (frames streamed in batches), identification and key issue.
 "use strict";
 
-const CAPTURE_FPS = 12;
-const ACCESS_SECONDS = 9;
+const CAPTURE_FPS = 15;
+const BATCH = 6;  // send when this many frames wait (one request at a time)
+const MAX_BATCH = 30;  // at most this many frames per request
+const MAX_ACCESS_SECONDS = 25;  // the server's challenge time limit decides before this
+const KEEP_EVERY = 8;  // one frame in 8 (about 2 a second) is kept for identification
+const MAX_ID_FRAMES = 9;
 const REGISTER_SECONDS = 3;
 const STEP_TEXT = {
   blink: "Blink",
@@ -72,20 +76,70 @@ function framesForm(captured) {
 }
 
 async function runAccess(video) {
+  // The challenge is opened first and the camera right after, so the server sees the attempt
+  // from its beginning; frames are streamed in small batches until the server decides. A few
+  // frames spread over the attempt are then sent for identification (the server also checks
+  // that they show the face that did the challenge).
   $("start").disabled = true;
   $("step-key").hidden = true;
+  say("", false);
+  const canvas = document.createElement("canvas");
+  const keep = [];  // {blob, t} of every KEEP_EVERY-th frame, for identification
   try {
     const ch = await fetch("/v1/lockers/access/challenge", { method: "POST" });
     if (!ch.ok) throw new Error(await errorText(ch));
     const challenge = await ch.json();
     const steps = challenge.steps.map((s) => STEP_TEXT[s] || s);
     $("instructions").textContent = "Please: " + steps.join(" → ");
-    const captured = await captureFrames(video, ACCESS_SECONDS, (t) => {
-      $("instructions").textContent =
-        "Please: " + steps.join(" → ") + ` (${Math.max(0, ACCESS_SECONDS - t).toFixed(0)} s)`;
-    });
+    if (!video.srcObject) await startCamera(video);
+    let state = { status: "pending", steps_done: 0 };
+    let failure = null;
+    const queue = [];
+    let sending = false;
+    const flush = async () => {
+      // One request at a time, at most MAX_BATCH frames each; frames captured meanwhile wait.
+      if (sending) return;
+      sending = true;
+      try {
+        while (state.status === "pending" && !failure && queue.length >= BATCH) {
+          const batch = queue.splice(0, MAX_BATCH);
+          const form = new FormData();
+          batch.forEach((f, i) => form.append("frames", f.blob, `frame${i}.jpg`));
+          form.append("timestamps_ms", batch.map((f) => f.t).join(","));
+          const url = `/v1/lockers/access/challenge/${encodeURIComponent(challenge.id)}/frames`;
+          const r = await fetch(url, { method: "POST", body: form });
+          if (!r.ok) { failure = new Error(await errorText(r)); return; }
+          state = await r.json();
+          $("instructions").textContent =
+            `Please: ${steps.join(" → ")} (${state.steps_done}/${steps.length} done)`;
+        }
+      } catch (e) {
+        failure = e;
+      } finally {
+        sending = false;
+      }
+    };
+    const t0 = performance.now();
+    const interval = 1000 / CAPTURE_FPS;
+    let next = t0;
+    let n = 0;
+    while (state.status === "pending" && !failure &&
+           performance.now() - t0 < MAX_ACCESS_SECONDS * 1000) {
+      const now = performance.now();
+      if (now < next) await new Promise((r) => setTimeout(r, next - now));
+      const t = Math.round(performance.now() - t0);
+      const blob = await grab(video, canvas);
+      queue.push({ blob, t });
+      if (n % KEEP_EVERY === 0) keep.push({ blob, t });
+      n += 1;
+      if (queue.length >= BATCH) flush();
+      next = Math.max(next + interval, performance.now() + interval / 2);
+    }
+    while (sending) await new Promise((r) => setTimeout(r, 50));
+    if (failure) throw failure;
     $("instructions").textContent = "Checking…";
-    const form = framesForm(captured);
+    const form = new FormData();
+    keep.slice(-MAX_ID_FRAMES).forEach((f, i) => form.append("frames", f.blob, `id${i}.jpg`));
     form.append("challenge_id", challenge.id);
     const r = await fetch("/v1/lockers/access", { method: "POST", body: form });
     if (!r.ok) throw new Error(await errorText(r));
@@ -151,10 +205,12 @@ async function runRegister(event, video) {
 window.addEventListener("DOMContentLoaded", async () => {
   const page = document.body.dataset.page;
   const video = $("video");
-  try {
-    await startCamera(video);
-  } catch (e) {
-    say("Camera not available: " + (e.message || e), true);
+  if (page === "kiosk-register") {
+    try {
+      await startCamera(video);
+    } catch (e) {
+      say("Camera not available: " + (e.message || e), true);
+    }
   }
   if (page === "kiosk-access") {
     $("start").addEventListener("click", () => runAccess(video));
