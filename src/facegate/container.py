@@ -213,9 +213,9 @@ class Container:
 
     @property
     def identify_threshold(self) -> float:
-        """1:N threshold: ``FACEGATE_IDENTIFY_THRESHOLD``, else the 1:1 ``match_threshold``."""
+        """1:N threshold: ``FACEGATE_IDENTIFY_THRESHOLD``, else the pack's measured 1:N one."""
         s = self.settings.identify_threshold
-        return self.match_threshold if s is None else s
+        return get_pack(self.settings.embedding_model).default_identify_threshold if s is None else s
 
     # --- web accounts, login, voting (issue 6) ---
     @cached_property

@@ -112,8 +112,8 @@ class Settings(VisionSettings):
     identify_top_k: int = Field(default=5, ge=1, le=100, description="Candidates per face.")
     identify_threshold: float | None = Field(
         default=None,
-        description="Similarity for 'known' in 1:N identify; default: match_threshold. 1:N needs a "
-        "higher value than 1:1 (see docs/benchmarks.md, Identification).",
+        description="Similarity for 'known' in 1:N identify; default: the model pack's measured 1:N "
+        "threshold (SFace 0.48), stricter than 1:1 (see docs/benchmarks.md, Identification).",
     )
     pgvector_ef_search: int = Field(
         default=400, ge=1, le=1000, description="HNSW ef_search on PostgreSQL (recall vs speed)."
@@ -142,7 +142,7 @@ class Settings(VisionSettings):
         description="Shared face data for `facegate bench` (lfw/, faces/); default ../shared/data.",
     )
     embed_threads: int = Field(
-        default=0, ge=0, le=64, description="onnxruntime threads per embedding model; 0 = cores, max 4."
+        default=0, ge=0, le=64, description="onnxruntime threads per embedding model; 0 = default (1)."
     )
     # --- bank lockers (issue 8) ---
     locker_secret: SecretStr | None = Field(

@@ -12,7 +12,7 @@ from facegate.eval.identify_bench import IdentifyBenchOptions, run_identify_benc
 def test_open_set_protocol_on_a_small_subset(
     shared_container: Any, lfw_dir: Path, tmp_path: Path
 ) -> None:
-    options = IdentifyBenchOptions(lfw_dir, cache_dir=None, max_people=4, max_probes=1,
+    options = IdentifyBenchOptions(lfw_dir, cache_dir=tmp_path / "cache", max_people=4, max_probes=1,
                                    max_impostors=4, progress=False)
     r = run_identify_bench(shared_container.pipeline, 0.325, options)
     assert r.enrolled + r.enrol_no_face == 4

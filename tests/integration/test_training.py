@@ -1,7 +1,7 @@
 """Train the Siamese verifier for a few steps on a tiny LFW subset, export it, reload it as a pack.
 
 Needs PyTorch (the ``train`` extra: ``pip install torch==2.13.0``); skipped with that reason
-otherwise. Takes ~30 s on 2 cores.
+otherwise.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from facegate.training.export import export_onnx  # noqa: E402
 from facegate.training.model import VerifierNet  # noqa: E402
 from facegate.training.trainer import (  # noqa: E402
     TrainOptions,
+    TrainResult,
     load_checkpoint,
     net_from_checkpoint,
     train_siamese,
@@ -58,16 +59,20 @@ OPTIONS = TrainOptions(
 )
 
 
-def test_loss_decreases_and_checkpoints(tiny: tuple[CropCache, IdentitySplit], tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def trained(tiny: tuple[CropCache, IdentitySplit], tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
     cache, split = tiny
-    result = train_siamese(cache, split, tmp_path, OPTIONS, progress=False)
-    losses = np.array(result.step_losses)
-    assert result.stopped == "max steps" and len(losses) == 36
+    return train_siamese(cache, split, tmp_path_factory.mktemp("run"), OPTIONS, progress=False)
+
+
+def test_loss_decreases_and_checkpoints(trained: TrainResult) -> None:
+    losses = np.array(trained.step_losses)
+    assert trained.stopped == "max steps" and len(losses) == 36
     assert losses[-6:].mean() < 0.8 * losses[:6].mean(), losses
-    assert result.classes == TRAIN_IDS and result.train_images == TRAIN_IDS * PER_ID
-    assert result.last_checkpoint.is_file() and result.best_checkpoint.is_file()
-    assert load_checkpoint(result.last_checkpoint)["step"] == 36
-    assert [h.epoch for h in result.history] == list(range(1, len(result.history) + 1))
+    assert trained.classes == TRAIN_IDS and trained.train_images == TRAIN_IDS * PER_ID
+    assert trained.last_checkpoint.is_file() and trained.best_checkpoint.is_file()
+    assert load_checkpoint(trained.last_checkpoint)["step"] == 36
+    assert [h.epoch for h in trained.history] == list(range(1, len(trained.history) + 1))
 
 
 def test_resume_continues_the_same_run(tiny: tuple[CropCache, IdentitySplit], tmp_path: Path) -> None:
@@ -85,10 +90,10 @@ def test_resume_continues_the_same_run(tiny: tuple[CropCache, IdentitySplit], tm
 
 
 def test_export_reload_gives_the_same_embeddings(
-    tiny: tuple[CropCache, IdentitySplit], tmp_path: Path
+    tiny: tuple[CropCache, IdentitySplit], trained: TrainResult, tmp_path: Path
 ) -> None:
     cache, split = tiny
-    result = train_siamese(cache, split, tmp_path, OPTIONS, progress=False)
+    result = trained
     onnx_path = export_onnx(result.best_checkpoint, tmp_path / "model.onnx", 0.4242, "test")
     pack = get_pack(f"siamese:{onnx_path}")
     assert pack.name.startswith("siamese-") and len(pack.name) == len("siamese-") + 12

@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from facegate.eval.lfw import fuse_out_of_fold, score_pairs, summarize
-from facegate.eval.lfw_pairs import PairsFormatError, best_threshold, parse_pairs, ten_fold
+from facegate.eval.lfw_pairs import (
+    PairsFormatError,
+    accuracy_at,
+    best_threshold,
+    parse_pairs,
+    ten_fold,
+)
 from facegate.eval.metrics import equal_error_rate, roc_auc, roc_curve, tar_at_far
 
 NAMES = st.from_regex(r"[A-Z][a-z]{1,6}_[A-Z][a-z]{1,6}", fullmatch=True)
@@ -132,12 +138,29 @@ def test_fusion_weights_learned_out_of_fold_favour_the_informative_member() -> N
     folds = np.repeat(np.arange(4), 100)
     good = np.where(labels, 0.8, 0.2) + rng.normal(0, 0.15, 400)
     noise = rng.normal(0.5, 0.3, 400)
-    fused, per_fold = fuse_out_of_fold(np.stack([good, noise], axis=1), labels, folds)
-    assert [f.fold for f in per_fold] == [0, 1, 2, 3]
+    members = np.stack([good, noise], axis=1)
+    fused, per_fold, results = fuse_out_of_fold(members, labels, folds)
+    assert [f.fold for f in per_fold] == [r.fold for r in results] == [0, 1, 2, 3]
     for f in per_fold:
         assert sum(f.weights) == pytest.approx(1.0)
         assert f.weights[0] > 0.85
-    # each fold's scores use the weights learned without it
+    # each fold's scores use the weights learned without it ...
     test = folds == 2
-    expected = np.stack([good, noise], axis=1)[test] @ np.asarray(per_fold[2].weights)
-    assert np.allclose(fused[test], expected)
+    w2 = np.asarray(per_fold[2].weights)
+    assert np.allclose(fused[test], members[test] @ w2)
+    # ... and its threshold is chosen on the other folds fused with those same weights
+    assert results[2].threshold == best_threshold(members[~test] @ w2, labels[~test])
+    assert results[2].accuracy == accuracy_at(fused[test], labels[test], results[2].threshold)
+
+
+def test_fusion_threshold_follows_each_folds_weights() -> None:
+    # two members on very different scales (like dlib ~0.9 vs sface ~0.3): a threshold learned
+    # with one fold's weights would be meaningless for another fold's weights
+    rng = np.random.default_rng(2)
+    labels = np.tile(np.r_[np.ones(100, bool), np.zeros(100, bool)], 2)
+    folds = np.repeat(np.arange(2), 200)
+    a = np.where(labels, 0.7, 0.1) + rng.normal(0, 0.08, 400)
+    b = np.where(labels, 0.95, 0.85) + rng.normal(0, 0.02, 400)
+    b[folds == 1] += rng.normal(0, 0.05, 200)  # member b is noisier in fold 1: weights differ
+    _, _, results = fuse_out_of_fold(np.stack([a, b], axis=1), labels, folds)
+    assert all(r.accuracy > 0.95 for r in results)

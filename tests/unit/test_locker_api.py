@@ -215,6 +215,17 @@ def test_staff_endpoints_need_an_admin_and_csrf(api: Api) -> None:
     assert api.c.lockers.list_lockers() == []
 
 
+def test_admin_page_lists_lockers_and_history(api: Api) -> None:
+    _setup_alice(api)
+    r = api.client.get("/kiosk/lockers/admin")
+    assert r.status_code == 200 and "Alice" in r.text and "assigned" in r.text
+    r = api.client.get("/kiosk/lockers/admin", params={"locker": 12})
+    assert r.status_code == 200 and "History of locker 12" in r.text and "register" in r.text
+    assert api.client.get("/kiosk/lockers/admin", params={"locker": 99}).status_code == 404
+    api.client.cookies.clear()
+    assert api.client.get("/kiosk/lockers/admin").status_code in (303, 401)
+
+
 def test_kiosk_pages_are_served(api: Api) -> None:
     r = api.client.get("/kiosk/lockers/access")
     assert r.status_code == 200 and "Locker access" in r.text and "kiosk.js" in r.text

@@ -9,9 +9,17 @@ import sys
 
 import typer
 
-from facegate.cli import admin_cmds  # web admin (issue 6)
-from facegate.cli import locker_cmds  # bank lockers (issue 8)
-from facegate.cli import bench_cmds, client_cmds, liveness_cmds, people_cmds, serve, train_cmds, vision_cmds
+from facegate.cli import (
+    admin_cmds,  # web admin (issue 6)
+    bench_cmds,
+    client_cmds,
+    liveness_cmds,
+    locker_cmds,  # bank lockers (issue 8)
+    people_cmds,
+    serve,
+    train_cmds,
+    vision_cmds,
+)
 from facegate.cli.common import run_app
 
 app = typer.Typer(

@@ -208,18 +208,26 @@ def _protocol(
 
 def fuse_out_of_fold(
     member_scores: np.ndarray, labels: np.ndarray, folds: np.ndarray
-) -> tuple[np.ndarray, list[FusionFold]]:
-    """Fused score of each pair with weights learned on the *other* folds only."""
+) -> tuple[np.ndarray, list[FusionFold], list[FoldResult]]:
+    """The fusion protocol: per held-out fold, weights *and* threshold learned on the other folds.
+
+    For held-out fold k: weights w_k are fitted on the other folds, the threshold is the best one
+    on the other folds' similarities fused with w_k, and fold k is fused with w_k and judged with
+    that threshold. Returns each pair's fused score (with its fold's w_k), the weights and results.
+    """
     fused = np.empty(len(labels), dtype=np.float64)
     out: list[FusionFold] = []
+    results: list[FoldResult] = []
     uniq = np.unique(folds)
     for k in uniq:
         test = folds == k
         train = ~test if len(uniq) > 1 else test
         w = learn_fusion_weights(member_scores[train], labels[train]).weights
+        t = best_threshold(fuse_similarities(member_scores[train], w), labels[train])
         fused[test] = fuse_similarities(member_scores[test], w)
         out.append(FusionFold(int(k), w))
-    return fused, out
+        results.append(FoldResult(int(k), t, accuracy_at(fused[test], labels[test], t)))
+    return fused, out, results
 
 
 def summarize(
@@ -228,9 +236,13 @@ def summarize(
     labels: np.ndarray,
     folds: np.ndarray,
     shipped_threshold: float | None = None,
+    fold_results: list[FoldResult] | None = None,
 ) -> tuple[list[FoldResult], dict[str, object]]:
-    """10-fold accuracies and ROC figures of one score vector."""
-    results, mean_t = _protocol(scores, labels, folds)
+    """10-fold accuracies and ROC figures of one score vector (``fold_results``: already done)."""
+    if fold_results is None:
+        results, mean_t = _protocol(scores, labels, folds)
+    else:
+        results, mean_t = fold_results, float(np.mean([r.threshold for r in fold_results]))
     accs = np.array([r.accuracy for r in results])
     roc = roc_curve(scores, labels)
     points = [asdict(tar_at_far(roc, f)) for f in TARGET_FARS]
@@ -289,14 +301,15 @@ def evaluate_lfw(
     matrix = np.stack(member_scores, axis=1)
     member_figures: list[dict[str, object]] = []
     fusion_folds: list[FusionFold] = []
+    done: list[FoldResult] | None = None
     if members:
         for i, name in enumerate(names):
             _, figs = summarize(name, matrix[:, i], labels, folds)
             member_figures.append(figs)
-        scores, fusion_folds = fuse_out_of_fold(matrix, labels, folds)
+        scores, fusion_folds, done = fuse_out_of_fold(matrix, labels, folds)
     else:
         scores = matrix[:, 0]
-    results, figures = summarize(model, scores, labels, folds, shipped_threshold)
+    results, figures = summarize(model, scores, labels, folds, shipped_threshold, done)
     bad_pair = np.array([p.path_a in missing or p.path_b in missing for p in pairs])
     mean_w = (
         tuple(float(v) for v in np.mean([f.weights for f in fusion_folds], axis=0))

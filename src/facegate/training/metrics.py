@@ -134,7 +134,8 @@ def plot_roc(roc: RocCurve, label: str, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot(roc.far, roc.tar, label=label)
-    ax.plot([0, 1], [0, 1], ":", color="grey")
+    chance = np.r_[0.0, np.geomspace(1e-4, 1.0, 200)]  # straight only on linear axes
+    ax.plot(chance, chance, ":", color="grey", label="chance")
     ax.set_xscale("symlog", linthresh=1e-3)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)

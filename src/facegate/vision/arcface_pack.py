@@ -11,7 +11,6 @@ Input: the same 112Ã—112 five-point (ArcFace) alignment FaceGate uses; RGB, (x â
 from __future__ import annotations
 
 import importlib.resources
-import os
 from pathlib import Path
 
 import cv2
@@ -20,6 +19,7 @@ import numpy as np
 from facegate.domain import FloatArray, ImageArray
 from facegate.errors import ModelFileError
 from facegate.vision.embedder import normalize
+from facegate.vision.sface_onnx import default_threads
 
 ARCFACE_NOTICE = (
     "arcface-mbf uses InsightFace's w600k_mbf model weights, licensed for NON-COMMERCIAL research "
@@ -53,7 +53,7 @@ class ArcfaceMbfEmbedder:
 
         path = model_path or locate_arcface_mbf()
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or max(1, min(4, os.cpu_count() or 1))
+        opts.intra_op_num_threads = threads or default_threads()
         opts.inter_op_num_threads = 1
         # no busy-waiting worker threads: they steal the CPU from everything else on small hosts
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")

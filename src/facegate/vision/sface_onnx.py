@@ -1,7 +1,8 @@
-"""SFace as a float32 ONNX graph run by onnxruntime: the same model, several times faster.
+"""SFace as a float32 ONNX graph run by onnxruntime: the same model, less CPU per face.
 
 The shipped SFace file is block-quantized int8 (``DequantizeLinear`` with ``block_size``), which
-OpenCV's DNN module runs slowly (~50 ms per face on 2 cores). ``convert_sface_to_float`` turns it,
+OpenCV's DNN module runs at ~36 ms of CPU per face here; this path needs ~23 ms on one thread
+(measured by ``facegate bench speed``, docs/benchmarks.md). ``convert_sface_to_float`` turns it,
 once, into an equivalent graph whose weights are plain float32 initializers (the dequantization
 done ahead of time with numpy, exactly as the ONNX operator defines it) and drops the graph inputs
 that are stale copies of initializers. The result is cached under ``<cache_dir>`` keyed by the
@@ -147,8 +148,12 @@ def float_sface_path(cache_dir: Path, source: Path | None = None) -> Path:
 
 
 def default_threads() -> int:
-    """onnxruntime intra-op threads: all cores up to 4 (measured best for one face at a time)."""
-    return max(1, min(4, os.cpu_count() or 1))
+    """onnxruntime intra-op threads when not configured: 1.
+
+    Measured on the 2-core host (docs/benchmarks.md, Speed): with 1 thread the pipeline ran
+    10.4 images/s end to end, with 2 threads 8.6 (the detector's OpenCV threads compete), while
+    2 threads cut one embedding only from 23.5 to 21.6 ms and cost 1.5x the CPU."""
+    return 1
 
 
 class SfaceOnnxEmbedder:

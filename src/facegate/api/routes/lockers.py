@@ -381,6 +381,23 @@ async def kiosk_register_page(request: Request, staff: Staff) -> HTMLResponse:
     )
 
 
+@router.get("/kiosk/lockers/admin", response_class=HTMLResponse, include_in_schema=False)
+async def kiosk_admin_page(
+    request: Request, c: ContainerDep, staff: Staff, locker: int | None = None,
+    customer: str | None = None,
+) -> HTMLResponse:
+    """Lockers with status and holder, and the history of one locker/customer (or all)."""
+    lockers, events = await run_in_threadpool(
+        lambda: (c.lockers.list_lockers(),
+                 c.lockers.history(locker=locker, customer_id=customer, limit=200))
+    )
+    return KIOSK_TEMPLATES.TemplateResponse(
+        request, "kiosk_admin.html",
+        {"staff": staff, "lockers": lockers, "events": events, "locker": locker,
+         "customer": customer},
+    )
+
+
 @router.get("/kiosk/lockers/kiosk.js", include_in_schema=False)
 async def kiosk_js() -> FileResponse:
     return FileResponse(KIOSK_JS, media_type="text/javascript")
