@@ -8,6 +8,7 @@ from pathlib import Path
 from facegate.container import Container
 from facegate.services.identification import MemorySearch
 from facegate.settings import Settings
+from facegate.vision.packs import get_pack
 
 
 def test_prepare_store_creates_key_and_migrates(tmp_path: Path) -> None:
@@ -23,8 +24,9 @@ def test_prepare_store_creates_key_and_migrates(tmp_path: Path) -> None:
     c.shutdown()
 
 
-def test_identify_threshold_defaults_to_match_threshold(tmp_path: Path) -> None:
+def test_identify_threshold_is_the_packs_stricter_1n_one(tmp_path: Path) -> None:
     c = Container(Settings(data_dir=tmp_path))
-    assert c.identify_threshold == c.match_threshold
+    assert (c.identify_threshold, c.match_threshold) == (0.48, 0.325)
+    assert c.identify_threshold == get_pack("sface").identify_threshold
     c2 = Container(Settings(data_dir=tmp_path, identify_threshold=0.48, match_threshold=0.3))
     assert (c2.identify_threshold, c2.match_threshold) == (0.48, 0.3)

@@ -14,15 +14,12 @@ import numpy as np
 import numpy.typing as npt
 
 from facegate.eval.lfw_pairs import FoldResult, ten_fold
+from facegate.eval.metrics import Roc as RocCurve
+from facegate.eval.metrics import equal_error_rate as eer_of
+from facegate.eval.metrics import roc_auc as auc_of
+from facegate.eval.metrics import roc_curve, tar_at_far
 
 FloatArr = npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class RocCurve:
-    far: FloatArr  # false accept rate (different pairs accepted), increasing
-    tar: FloatArr  # true accept rate (same pairs accepted)
-    thresholds: FloatArr
 
 
 @dataclass(frozen=True)
@@ -55,41 +52,9 @@ class VerificationReport:
         )
 
 
-def roc_curve(scores: np.ndarray, labels: np.ndarray) -> RocCurve:
-    """ROC of "accept when score ≥ t" over every distinct score (plus the all-reject point)."""
-    s = np.asarray(scores, dtype=np.float64)
-    y = np.asarray(labels, dtype=bool)
-    pos, neg = int(y.sum()), int((~y).sum())
-    if pos == 0 or neg == 0:
-        raise ValueError("ROC needs both same-person and different-person pairs")
-    order = np.argsort(-s, kind="mergesort")
-    s, y = s[order], y[order]
-    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # last index of each distinct score
-    tp = np.cumsum(y)[last]
-    fp = np.cumsum(~y)[last]
-    return RocCurve(far=np.r_[0.0, fp / neg], tar=np.r_[0.0, tp / pos], thresholds=np.r_[np.inf, s[last]])
-
-
-def auc_of(roc: RocCurve) -> float:
-    return float(np.sum(np.diff(roc.far) * (roc.tar[1:] + roc.tar[:-1]) / 2.0))
-
-
-def eer_of(roc: RocCurve) -> float:
-    """Equal error rate: where the false reject rate (1 − TAR) equals the FAR (interpolated)."""
-    frr = 1.0 - roc.tar
-    diff = frr - roc.far
-    i = int(np.flatnonzero(diff <= 0)[0])
-    if i == 0:
-        return float(roc.far[0])
-    d0, d1 = diff[i - 1], diff[i]
-    w = d0 / (d0 - d1) if d0 != d1 else 0.0
-    return float(roc.far[i - 1] + w * (roc.far[i] - roc.far[i - 1]))
-
-
 def tar_at(roc: RocCurve, far: float) -> float:
     """Highest TAR whose FAR does not exceed ``far``."""
-    ok = roc.far <= far + 1e-12
-    return float(roc.tar[ok].max()) if ok.any() else 0.0
+    return tar_at_far(roc, far).tar
 
 
 def evaluate_scores(
