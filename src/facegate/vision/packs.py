@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from facegate.errors import FaceGateError
@@ -117,18 +117,6 @@ PACKS: dict[str, PackInfo] = {
         threshold_source=_BENCH.format("sface"),
         factory=_sface,
     ),
-    "sface-opencv": PackInfo(
-        name="sface",  # the same model: templates are interchangeable with "sface"
-        licence="Apache-2.0 (OpenCV Zoo)",
-        dim=128,
-        default_threshold=0.325,
-        high_security_threshold=0.340,
-        # 1:N: `facegate bench identify` on full LFW (1,680 people enrolled, 4,069 never enrolled):
-        # 0.98 % of strangers called "known" at 95.4 % correct identification (0.325: 94.5 %).
-        identify_threshold=0.48,
-        threshold_source=_BENCH.format("sface"),
-        factory=_sface_opencv,
-    ),
     "dlib": PackInfo(
         name="dlib",
         licence="dlib: Boost; model weights: CC0 (face_recognition_models)",
@@ -186,6 +174,9 @@ PACKS: dict[str, PackInfo] = {
         extra="arcface",
     ),
 }
+# The same model and thresholds run by OpenCV's DNN module (the reference implementation):
+# templates are interchangeable with "sface".
+PACKS["sface-opencv"] = replace(PACKS["sface"], factory=_sface_opencv)
 
 
 class UnknownModelError(FaceGateError):
