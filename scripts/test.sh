@@ -3,18 +3,21 @@
 #   - Python extras: test (pytest, hypothesis, ruff, mypy), postgres (pgserver: a real PostgreSQL
 #     with pgvector), browser (Playwright for Python), train (PyTorch 2.13.0, CPU), dlib and
 #     arcface (the optional model packs, so their tests run);
-#   - Debian packages: chromium and ffmpeg for the browser tests (installed when missing and root).
+#   - Debian packages: chromium and ffmpeg for the browser tests, xvfb and xdotool for the stream
+#     client's window test (installed when missing and root).
 # Real data is read from FACEGATE_TEST_DATA (default: ../shared/data next to the repo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 
-if ! command -v chromium >/dev/null || ! command -v ffmpeg >/dev/null; then
+need_apt=0
+for tool in chromium ffmpeg Xvfb xdotool; do command -v "$tool" >/dev/null || need_apt=1; done
+if [ "$need_apt" = 1 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg xvfb xdotool >/dev/null
   else
-    echo "note: chromium/ffmpeg missing and not root: browser tests will be skipped" >&2
+    echo "note: chromium/ffmpeg/xvfb/xdotool missing and not root: browser tests will be skipped, the window test will fail" >&2
   fi
 fi
 

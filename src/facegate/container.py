@@ -7,6 +7,7 @@ use and then shared, so importing FaceGate loads no model and opens no database.
 from __future__ import annotations
 
 import threading
+import time
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -51,6 +52,20 @@ class Container:
         """Called once when the server starts: create the data dir, warm the models."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.prepare_store()  # store (issue 4): template key + migrations to head
+
+    def preload(self) -> float:
+        """Load the face models and the embedding model's in-memory gallery now; seconds taken.
+
+        Without it the first request pays for both (a 1M-template gallery loads in ~5 s). With
+        PostgreSQL there is no in-memory gallery (pgvector searches in the database)."""
+        from facegate.services.identification import MemorySearch
+
+        started = time.perf_counter()
+        model = self.pipeline.model_name
+        search = self.template_search
+        if isinstance(search, MemorySearch):
+            search.gallery(model)
+        return time.perf_counter() - started
 
     def shutdown(self) -> None:
         """Called once when the server stops."""
@@ -187,9 +202,13 @@ class Container:
 
     @cached_property
     def template_search(self) -> TemplateSearch:
+        from facegate.errors import ConfigError
         from facegate.services.identification import MemorySearch, PgVectorSearch
 
-        if self.database.is_postgres:
+        backend = self.settings.search_backend
+        if backend == "pgvector" and not self.database.is_postgres:
+            raise ConfigError("FACEGATE_SEARCH_BACKEND=pgvector needs a PostgreSQL database")
+        if backend == "pgvector" or (backend == "auto" and self.database.is_postgres):
             return PgVectorSearch(self.database, self.settings.pgvector_ef_search)
         return MemorySearch(self.database, self.template_cipher)
 
@@ -199,7 +218,7 @@ class Container:
 
         return EnrollmentService(
             self.database, self.pipeline, self.template_cipher, self.template_search,
-            self.audit, self.image_limits,
+            self.audit, self.image_limits, store_face_images=self.settings.store_face_images,
         )
 
     @cached_property

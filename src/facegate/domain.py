@@ -89,11 +89,16 @@ class Embedding:
 
 @dataclass(frozen=True)
 class AnalyzedFace:
-    """A detected face with its quality and (when asked) its embedding."""
+    """A detected face with its quality and (when asked) its embedding.
+
+    ``aligned``: the aligned crop the embedder sees (BGR, ``input_size`` square) when the pipeline
+    keeps it (``FacePipeline.analyze_face`` does); enrolment may store it (opt-in, encrypted).
+    """
 
     face: DetectedFace
     quality: FaceQuality
     embedding: Embedding | None = None
+    aligned: ImageArray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

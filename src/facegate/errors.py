@@ -57,6 +57,13 @@ class ModelFileError(FaceGateError):
     http_status = 500
 
 
+class ConfigError(FaceGateError):
+    """Settings that cannot work together (e.g. pgvector search on SQLite)."""
+
+    code = "bad_configuration"
+    http_status = 500
+
+
 class ModelMismatchError(FaceGateError):
     """Embeddings made by different models were compared."""
 

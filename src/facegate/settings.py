@@ -7,6 +7,7 @@ nothing else in FaceGate reads the environment.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,6 +59,11 @@ class Settings(VisionSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    preload: bool = Field(
+        default=True,
+        description="Load the face models and the in-memory gallery when the server starts, "
+        "so the first request does not pay for it.",
+    )
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -115,8 +121,20 @@ class Settings(VisionSettings):
         description="Similarity for 'known' in 1:N identify; default: the model pack's measured 1:N "
         "threshold (SFace 0.48), stricter than 1:1 (see docs/benchmarks.md, Identification).",
     )
+    search_backend: Literal["auto", "memory", "pgvector"] = Field(
+        default="auto",
+        description="1:N search: 'memory' = exact matrix product over an in-memory gallery (any "
+        "database), 'pgvector' = HNSW index in PostgreSQL (approximate, no gallery in memory), "
+        "'auto' = pgvector on PostgreSQL, memory on SQLite.",
+    )
     pgvector_ef_search: int = Field(
         default=400, ge=1, le=1000, description="HNSW ef_search on PostgreSQL (recall vs speed)."
+    )
+    store_face_images: bool = Field(
+        default=False,
+        description="Keep each accepted enrolment face as an encrypted aligned crop (the 112x112 "
+        "crop the embedder saw, PNG-encoded, same key ring as templates), so `facegate people "
+        "reembed` can rebuild templates for another model pack; off by default (data minimisation).",
     )
 
     # --- web accounts, login, voting (issue 6) ---

@@ -103,13 +103,14 @@ def test_bench_lfw_cli_bad_input(tmp_path: Path) -> None:
 
 def test_bench_speed_cli_without_anchor(tmp_path: Path, data_dir: Path) -> None:
     env = dict(os.environ, FACEGATE_DATA_DIR=str(tmp_path / "data"))
-    out = tmp_path / "speed.json"
+    out = tmp_path / "speed"
     cmd = [sys.executable, "-m", "facegate", "bench", "speed", "--data", str(data_dir),
            "--repeats", "1", "--no-anchor", "--out", str(out)]
     run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "end to end (images/s)" in run.stdout and "embed (ms/face)" in run.stdout
-    result = json.loads(out.read_text())
+    assert (out / "speed.png").read_bytes()[:4] == b"\x89PNG"
+    result = json.loads((out / "speed.json").read_text())
     assert result["anchor"] is None
     assert result["facegate"]["faces"] >= 24  # every image has a face; some have several
     assert result["facegate"]["embed_ms"] > 0

@@ -29,6 +29,30 @@ def test_top_k_orders_best_first_and_clamps() -> None:
     assert top_k(s, 0).tolist() == []
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(70_000, 140_000),
+    k=st.integers(1, 20),
+    seed=st.integers(0, 10_000),
+    ties=st.booleans(),
+)
+def test_top_k_block_prefilter_equals_full_sort(n: int, k: int, seed: int, ties: bool) -> None:
+    """Large inputs take the block-max path; it must give exactly the stable full sort's answer."""
+    rng = np.random.default_rng(seed)
+    scores = rng.standard_normal(n).astype(np.float32)
+    if ties:  # coarse values: many equal scores, also at the k-th place
+        scores = np.round(scores * 4) / 4
+    expected = np.argsort(-scores, kind="stable")[:k]
+    assert top_k(scores, k).tolist() == expected.tolist()
+
+
+def test_top_k_block_prefilter_when_best_scores_share_a_block() -> None:
+    scores = np.zeros(200_000, dtype=np.float32)
+    scores[1000:1010] = np.arange(10, 0, -1)  # the 10 best all in one block
+    scores[150_000] = 0.5
+    assert top_k(scores, 11).tolist() == [*range(1000, 1010), 150_000]
+
+
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(1, 60), k=st.integers(1, 8), seed=st.integers(0, 10_000))
 def test_search_equals_brute_force(n: int, k: int, seed: int) -> None:

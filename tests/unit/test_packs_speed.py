@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import cv2
 import numpy as np
 
-from facegate.eval.speed import SPEED_IMAGES, SpeedResult, fit_640x480, format_speed
+from facegate.eval.speed import (
+    SPEED_IMAGES,
+    SpeedResult,
+    fit_640x480,
+    format_speed,
+    write_speed_report,
+)
 
 
 def _result(name: str, scale: float) -> SpeedResult:
@@ -36,3 +46,15 @@ def test_fit_640x480_keeps_aspect_and_pads() -> None:
 
 def test_speed_image_list_is_fixed_and_unique() -> None:
     assert len(SPEED_IMAGES) == len(set(SPEED_IMAGES)) == 24
+
+
+def test_speed_report_writes_json_and_png(tmp_path: Path) -> None:
+    ours, anchor = _result("fg", 1.0), _result("anchor", 4.0)
+    for other in (anchor, None):
+        out = tmp_path / ("with" if other else "without")
+        json_path, png_path = write_speed_report(ours, other, out)
+        data = json.loads(json_path.read_text())
+        assert data["facegate"]["embed_ms"] == 5.0
+        assert (data["anchor"] or {}).get("embed_ms") == (20.0 if other else None)
+        assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert cv2.imread(str(png_path)).shape[1] > 600

@@ -14,7 +14,7 @@ from tests.store_backends import backend_url  # noqa: F401  (fixture)
 
 def test_record_and_query(backend_url: str) -> None:  # noqa: F811
     db = Database(backend_url)
-    db.upgrade("0001_core")
+    db.upgrade()
     log = AuditLog(db)
     start = datetime.now(UTC) - timedelta(seconds=1)
     log.record(AuditEvent("verify", "granted", actor="cli", subject="ann", score=0.8))

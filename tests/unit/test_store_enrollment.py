@@ -59,7 +59,7 @@ class Stack:
 @pytest.fixture
 def stack(backend_url: str, tmp_path: Path) -> Stack:  # noqa: F811
     s = Stack(backend_url, tmp_path / "keys")
-    s.db.upgrade("0001_core")
+    s.db.upgrade()
     return s
 
 
@@ -193,7 +193,7 @@ def test_remove_erases_everything_and_search_forgets(stack: Stack) -> None:
 def test_other_process_changes_are_seen(backend_url: str, tmp_path: Path) -> None:  # noqa: F811
     """Two stacks on one database (like two server workers), each with its own memory index."""
     a = Stack(backend_url, tmp_path / "keys", pg_search=False)
-    a.db.upgrade("0001_core")
+    a.db.upgrade()
     b = Stack(backend_url, tmp_path / "keys", pg_search=False)
     a.enroll.enroll("ann", [fake_image(1)])
     assert b.ident.identify_image(fake_image(1))[0].label == "ann"  # b loads the gallery
@@ -208,7 +208,7 @@ def test_other_process_changes_are_seen(backend_url: str, tmp_path: Path) -> Non
 
 def test_pgvector_search_agrees_with_exact_search(pg_url: str, tmp_path: Path) -> None:  # noqa: F811
     stack = Stack(pg_url, tmp_path / "keys")
-    stack.db.upgrade("0001_core")
+    stack.db.upgrade()
     assert isinstance(stack.search, PgVectorSearch)
     for p in range(30):
         stack.enroll.enroll(f"p{p}", [fake_image(p, variant=1)])

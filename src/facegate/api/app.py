@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,8 @@ from facegate.container import Container
 from facegate.settings import Settings, load_settings
 from facegate.web import install_web  # web pages (issue 6)
 
+log = logging.getLogger(__name__)
+
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
     """Build the app. Settings are read here (not on import); the container is built once."""
@@ -22,6 +25,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container.startup()
+        if container.settings.preload:
+            seconds = container.preload()
+            log.info("models and gallery loaded in %.1f s", seconds)
         try:
             yield
         finally:

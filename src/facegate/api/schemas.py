@@ -84,6 +84,8 @@ class PersonOut(BaseModel):
     id: str
     display_name: str
     samples: int
+    stored_images: int = 0
+    """Encrypted enrolment face crops kept for the person (FACEGATE_STORE_FACE_IMAGES)."""
     created_at: str
     updated_at: str
     templates: list[TemplateOut] | None = None
@@ -109,6 +111,7 @@ class PersonOut(BaseModel):
             id=p.external_id,
             display_name=p.display_name,
             samples=p.sample_count,
+            stored_images=p.stored_images,
             created_at=p.created_at.isoformat(),
             updated_at=p.updated_at.isoformat(),
             templates=templates,

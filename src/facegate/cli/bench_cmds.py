@@ -97,7 +97,9 @@ def bench_speed(
     anchor: Annotated[
         bool, typer.Option("--anchor/--no-anchor", help="Also time face_recognition (the anchor)")
     ] = True,
-    out: Annotated[Path | None, typer.Option("--out", help="Write speed.json here")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for speed.json and speed.png")] = Path(
+        "bench-out/speed"
+    ),
 ) -> None:
     """ms/image for detection, alignment, embedding and end-to-end images/s, vs face_recognition."""
     from facegate.eval.speed import (
@@ -106,6 +108,7 @@ def bench_speed(
         measure_anchor,
         measure_facegate,
         speed_images,
+        write_speed_report,
     )
 
     c = container()
@@ -131,13 +134,8 @@ def bench_speed(
         typer.echo(line)
     if note:
         typer.echo(f"anchor not measured: {note}")
-    if out is not None:
-        import json
-
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"facegate": ours.to_json(),
-                                   "anchor": theirs.to_json() if theirs else None}, indent=2))
-        typer.echo(f"wrote {out}")
+    paths = write_speed_report(ours, theirs, out)
+    typer.echo("wrote " + ", ".join(str(p) for p in paths))
 
 
 def register(app: typer.Typer) -> None:

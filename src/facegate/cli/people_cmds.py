@@ -1,4 +1,4 @@
-"""``facegate people …``, ``identify``, ``verify``, ``db upgrade`` and ``keys rotate``."""
+"""``facegate people …`` (incl. ``reembed``), ``identify``, ``verify``, ``db upgrade``, ``keys rotate``."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ def _person_json(p: PersonInfo) -> dict[str, Any]:
         "id": p.external_id,
         "display_name": p.display_name,
         "samples": p.sample_count,
+        "stored_images": p.stored_images,
         "created_at": p.created_at.isoformat(),
         "updated_at": p.updated_at.isoformat(),
     }
@@ -116,7 +117,7 @@ def show(name: Annotated[str, typer.Argument(help="External id")], as_json: Json
         return
     typer.echo(
         f"{p.external_id} ({p.display_name}): {p.sample_count} samples, "
-        f"created {p.created_at:%Y-%m-%d %H:%M}"
+        f"{p.stored_images} stored images, created {p.created_at:%Y-%m-%d %H:%M}"
     )
     for t in p.templates:
         kind = f"mean of {t.sample_count}" if t.is_mean else t.source
@@ -127,12 +128,16 @@ def remove(
     name: Annotated[str, typer.Argument(help="External id")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False,
 ) -> None:
-    """Erase a person: their templates, search vectors and import records (right to erasure)."""
+    """Erase a person: templates, search vectors, stored face images, import records (right to
+    erasure)."""
     c = _store()
-    if not yes and not typer.confirm(f"erase {name} and all their templates?"):
+    if not yes and not typer.confirm(f"erase {name} and all their templates and images?"):
         raise typer.Exit(1)
     info = c.enrollment.remove_person(name, actor=ACTOR)
-    typer.echo(f"removed {info.external_id}: {info.sample_count} samples erased")
+    typer.echo(
+        f"removed {info.external_id}: {info.sample_count} samples, "
+        f"{info.stored_images} stored images erased"
+    )
 
 
 def import_dir(
@@ -167,6 +172,65 @@ def import_dir(
         typer.echo(f"  rejected {path}: {reason}")
     for path, owner in summary.duplicates:
         typer.echo(f"  duplicate {path} (same image as {owner})")
+
+
+def reembed(
+    model: Annotated[
+        str, typer.Option("--model", help="Model pack to build templates for (e.g. dlib, arcface-mbf)")
+    ],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Also rebuild people who already have templates of that model (earlier "
+            "rebuilt samples are replaced; enrolled ones are kept)",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
+) -> None:
+    """Rebuild templates for another model pack from the stored face images (no re-enrolment).
+
+    Needs enrolments made with FACEGATE_STORE_FACE_IMAGES=1; skips people with templates of the model.
+    """
+    from tqdm import tqdm
+
+    from facegate.services.reembed import PersonRef, ensure_face_images, reembed_people
+    from facegate.vision.packs import EmbedderOptions, get_pack
+
+    c = _store()
+    ensure_face_images(c.database)  # before loading a model: a clear error when there is nothing
+    pack = get_pack(model)
+    try:
+        embedder = pack.build(
+            EmbedderOptions(c.settings.data_dir / "models", c.settings.embed_threads)
+        )
+    except ImportError as exc:
+        hint = f" (pip install 'facegate[{pack.extra}]')" if pack.extra else ""
+        raise fail(f"model pack '{model}' cannot load: {exc}{hint}") from None
+
+    def bar(it: Iterator[PersonRef], total: int) -> Iterator[PersonRef]:
+        with tqdm(total=total, unit="person", disable=not progress, desc="reembed") as t:
+            for ref in it:
+                t.set_postfix_str(ref[1][:30])
+                yield ref
+                t.update(1)
+
+    summary = reembed_people(
+        c.database, c.template_cipher, embedder, model, force=force, progress=bar,
+        audit=c.audit, actor=ACTOR,
+    )
+    if as_json:
+        print_json(summary.as_dict())
+        return
+    typer.echo(
+        f"{summary.people_rebuilt} people rebuilt ({summary.samples_added} samples) for model "
+        f"{summary.model} (pack {summary.pack}), {len(summary.skipped)} skipped (already have "
+        f"{summary.model} templates), {len(summary.failed)} failed, "
+        f"{summary.people_seen} people with stored images"
+    )
+    for ext, reason in summary.failed:
+        typer.echo(f"  failed {ext}: {reason}")
 
 
 def identify(
@@ -248,14 +312,16 @@ def db_current() -> None:
 
 
 def keys_rotate() -> None:
-    """Re-encrypt every template under a new key; old key files are deleted when done."""
+    """Re-encrypt every template and stored face image under a new key; old key files are
+    deleted when done."""
     from facegate.store.keys import rotate_template_keys
 
     c = _store()
     r = rotate_template_keys(c.database, c.keystore)
     removed = ", ".join(r.removed_key_files) or "none"
+    images = f" and {r.reencrypted_images} stored face images" if r.reencrypted_images else ""
     typer.echo(
-        f"re-encrypted {r.reencrypted} templates with key {r.new_key_id}; "
+        f"re-encrypted {r.reencrypted} templates{images} with key {r.new_key_id}; "
         f"removed key files: {removed}"
     )
 
@@ -266,6 +332,7 @@ def register(app: typer.Typer) -> None:
     people_app.command("show")(show)
     people_app.command("remove")(remove)
     people_app.command("import")(import_dir)
+    people_app.command("reembed")(reembed)
     db_app.command("upgrade")(db_upgrade)
     db_app.command("current")(db_current)
     keys_app.command("rotate")(keys_rotate)

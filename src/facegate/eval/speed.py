@@ -288,3 +288,61 @@ def format_speed(ours: SpeedResult, anchor: SpeedResult | None, n_images: int) -
         )
     lines.append(f"FaceGate = {ours.name}" + (f"; anchor = {anchor.name}" if anchor else ""))
     return lines
+
+
+STAGES = (
+    ("detect_640_ms", "detect 640x480\n(ms/image)"),
+    ("detect_native_ms", "detect native\n(ms/image)"),
+    ("align_ms", "align\n(ms/face)"),
+    ("embed_ms", "embed\n(ms/face)"),
+)
+
+
+def write_speed_report(ours: SpeedResult, anchor: SpeedResult | None, out: Path) -> list[Path]:
+    """``speed.json`` (every figure and pass) and ``speed.png`` (the table as bars) in ``out``."""
+    import json
+
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "speed.json"
+    json_path.write_text(json.dumps(
+        {"facegate": ours.to_json(), "anchor": anchor.to_json() if anchor else None}, indent=2
+    ))
+    png_path = out / "speed.png"
+    plot_speed(ours, anchor, png_path)
+    return [json_path, png_path]
+
+
+def plot_speed(ours: SpeedResult, anchor: SpeedResult | None, path: Path) -> None:
+    """Per-stage milliseconds (log scale) and end-to-end images/s, FaceGate beside the anchor."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [r for r in (ours, anchor) if r is not None]
+    names = [f"FaceGate ({ours.name})"] + ([f"anchor ({anchor.name})"] if anchor else [])
+    colors = ["tab:blue", "tab:gray"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [3, 1]})
+    width = 0.8 / len(runs)
+    for i, (run, name) in enumerate(zip(runs, names, strict=True)):
+        values = [float(getattr(run, key)) for key, _ in STAGES]
+        xs = [j + (i - (len(runs) - 1) / 2) * width for j in range(len(STAGES))]
+        bars = ax1.bar(xs, values, width, label=name, color=colors[i])
+        ax1.bar_label(bars, fmt="%.1f", fontsize=8)
+        e2e = ax2.bar([i], [run.end_to_end_images_per_s], 0.6, color=colors[i])
+        ax2.bar_label(e2e, fmt="%.1f", fontsize=8)
+    ax1.set_yscale("log")
+    ax1.set_ylim(top=ax1.get_ylim()[1] * 4)  # room for the legend above the bars
+    ax1.set_xticks(range(len(STAGES)), [label for _, label in STAGES], fontsize=8)
+    ax1.set_ylabel("ms (log scale; lower is faster)")
+    ax1.legend(fontsize=8, loc="upper left")
+    ax1.set_title("Stage cost, fastest pass")
+    ax2.set_xticks(range(len(runs)), ["FaceGate", "anchor"][: len(runs)], fontsize=8)
+    ax2.set_ylabel("images/s (higher is faster)")
+    title = "End to end"
+    if anchor is not None and anchor.end_to_end_images_per_s > 0:
+        title += f": {ours.end_to_end_images_per_s / anchor.end_to_end_images_per_s:.1f}x"
+    ax2.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

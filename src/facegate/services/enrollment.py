@@ -3,7 +3,9 @@
 Each image must show exactly one face that passes the quality gate; the others are rejected with
 their reason. Accepted samples, the person's normalised mean template, its search vector and the
 gallery revision are written in ONE transaction: when nothing is accepted (or anything fails)
-nothing is written. Re-enrolling a person adds samples and recomputes the mean.
+nothing is written. Re-enrolling a person adds samples and recomputes the mean. With
+``store_face_images`` (``FACEGATE_STORE_FACE_IMAGES``) the aligned crop of every accepted sample
+is stored too, encrypted, in that same transaction (``facegate people reembed`` uses them).
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ class EnrollmentService:
         audit: AuditLog,
         limits: ImageLimits,
         model_version: str = "1",
+        store_face_images: bool = False,
     ) -> None:
         self.db = db
         self.pipeline = pipeline
@@ -100,6 +103,7 @@ class EnrollmentService:
         self.audit = audit
         self.limits = limits
         self.model_version = model_version
+        self.store_face_images = store_face_images
 
     @property
     def model(self) -> str:
@@ -237,12 +241,13 @@ class EnrollmentService:
                         quality=quality_dict(f.quality),
                         source=source,
                         image_sha256=o.sha256,
+                        aligned=f.aligned,
                     )
                     for f, o in accepted
                 ]
                 rows, mean_row = store.add_samples(
                     s, self.cipher, person, self.model, self.model_version, samples,
-                    search_vectors=self.db.is_postgres,
+                    search_vectors=self.db.is_postgres, store_images=self.store_face_images,
                 )
                 outcomes = [
                     SampleOutcome(o.label, True, o.faces_found, None, o.quality, r.id, o.sha256)
@@ -264,14 +269,15 @@ class EnrollmentService:
 
     # ---- people ----------------------------------------------------------------------------
     def remove_person(self, external_id: str, actor: str | None = None) -> store.PersonInfo:
-        """Right to erasure: the person, every template and search vector, import records."""
+        """Right to erasure: the person, every template and search vector, stored face images,
+        import records."""
         with self.db.session(write=True) as s:
             info = store.remove_person(s, external_id)
             revision = store.current_revision(s, self.model)
         self.search.note_remove(self.model, info.id, revision)
         self.audit.record(AuditEvent(
             "person.remove", "ok", actor=actor, subject=external_id,
-            details={"samples": info.sample_count},
+            details={"samples": info.sample_count, "images": info.stored_images},
         ))
         return info
 

@@ -4,7 +4,8 @@ Keys come from ``FACEGATE_TEMPLATE_KEY`` (base64 of 32 bytes; ``FACEGATE_TEMPLAT
 for the one before a rotation) or from key files ``<data_dir>/keys/template-<id>.key`` created
 with mode 0600 on first start. Every row stores the id of the key that encrypted it, and the
 associated data binds a ciphertext to its row (template id + person id), so ciphertexts cannot be
-swapped between rows or people without failing authentication.
+swapped between rows or people without failing authentication. The same ring encrypts the
+optional stored enrolment face crops (``encrypt_bytes``, ``face_image_aad``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ def template_aad(template_id: int, person_id: int) -> bytes:
     return f"facegate-template:v1:{template_id}:{person_id}".encode()
 
 
+def face_image_aad(image_id: int, person_id: int) -> bytes:
+    """Associated data of a stored face crop: binds the ciphertext to its row and person."""
+    return f"facegate-face_image:v1:{image_id}:{person_id}".encode()
+
+
 class TemplateCipher:
     """Encrypts embeddings (float32) for one row; decrypts them back, checking the row binding.
 
@@ -80,8 +86,11 @@ class TemplateCipher:
 
     def encrypt(self, vector: FloatArray, aad: bytes) -> tuple[str, bytes]:
         """Return (key id, nonce || ciphertext+tag) of the float32 little-endian vector."""
+        return self.encrypt_bytes(np.asarray(vector, dtype="<f4").reshape(-1).tobytes(), aad)
+
+    def encrypt_bytes(self, data: bytes, aad: bytes) -> tuple[str, bytes]:
+        """Return (key id, nonce || ciphertext+tag) of ``data`` under the current key."""
         self._follow_rotation()
-        data = np.asarray(vector, dtype="<f4").reshape(-1).tobytes()
         nonce = secrets.token_bytes(NONCE_BYTES)
         key_id = self.ring.current_id
         blob = nonce + AESGCM(self.ring.key(key_id)).encrypt(nonce, data, aad)
@@ -95,17 +104,21 @@ class TemplateCipher:
             self.ring, self._signature = self.keystore.load(create=False), sig
 
     def decrypt(self, key_id: str, blob: bytes, aad: bytes) -> FloatArray:
+        data = self.decrypt_bytes(key_id, blob, aad, what="template")
+        return np.frombuffer(data, dtype="<f4").astype(np.float32)
+
+    def decrypt_bytes(self, key_id: str, blob: bytes, aad: bytes, what: str = "ciphertext") -> bytes:
+        """The plaintext of ``encrypt_bytes``; ``TemplateKeyError`` when it does not authenticate."""
         if len(blob) < NONCE_BYTES + 16:
-            raise TemplateKeyError("template ciphertext is truncated")
+            raise TemplateKeyError(f"{what} ciphertext is truncated")
         if key_id not in self.ring.keys and self.keystore is not None:
             self.ring, self._signature = self.keystore.load(create=False), self.keystore.signature()
         try:
-            data = AESGCM(self.ring.key(key_id)).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
+            return AESGCM(self.ring.key(key_id)).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
         except InvalidTag:
             raise TemplateKeyError(
-                "template does not authenticate (wrong key, tampered or swapped row)"
+                f"{what} does not authenticate (wrong key, tampered or swapped row)"
             ) from None
-        return np.frombuffer(data, dtype="<f4").astype(np.float32)
 
 
 def key_id_of(key: bytes, prefix: str) -> str:

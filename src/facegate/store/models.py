@@ -1,4 +1,5 @@
-"""The core tables: people, face templates (encrypted), search vectors, audit log, bookkeeping.
+"""The core tables: people, face templates (encrypted), search vectors, audit log, bookkeeping,
+and the optional encrypted enrolment face crops (``face_images``).
 
 Templates: every accepted sample is one row (``is_mean`` false) and each person has one normalised
 mean template per model (``is_mean`` true, unique). The embedding is AES-256-GCM encrypted
@@ -84,6 +85,31 @@ class FaceTemplate(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     person: Mapped[Person] = relationship(back_populates="templates")
+
+
+class FaceImage(Base):
+    """An accepted enrolment face kept as its aligned crop (opt-in: ``FACEGATE_STORE_FACE_IMAGES``).
+
+    ``ciphertext`` is the AES-256-GCM encryption (same key ring as templates, associated data
+    ``face_image_aad``) of the encoded crop (``media_type``, e.g. image/png) the embedder saw. It
+    lets ``facegate people reembed`` rebuild templates for another model pack. Rows go with their
+    person and with the sample template made from them (ON DELETE CASCADE).
+    """
+
+    __tablename__ = "face_images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    template_id: Mapped[int | None] = mapped_column(
+        ForeignKey("face_templates.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    key_id: Mapped[str] = mapped_column(String(64), index=True)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    media_type: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16))  # upload | camera | import
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class TemplateSearchVector(Base):

@@ -1,7 +1,8 @@
 """People and their encrypted templates: the queries every service uses.
 
 Functions take an open ``Session`` so services decide the transaction boundaries (an enrolment is
-one transaction: person, samples, mean template, search vector and gallery revision together).
+one transaction: person, samples, mean template, search vector and gallery revision together, and
+the encrypted aligned face crops when ``FACEGATE_STORE_FACE_IMAGES`` is on).
 """
 
 from __future__ import annotations
@@ -11,16 +12,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import cv2
 import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from facegate.domain import FloatArray
-from facegate.errors import ConflictError, NotFoundError
-from facegate.store.crypto import TemplateCipher, template_aad
+from facegate.domain import FloatArray, ImageArray
+from facegate.errors import ConflictError, FaceGateError, NotFoundError
+from facegate.store.crypto import TemplateCipher, face_image_aad, template_aad
 from facegate.store.models import (
+    FaceImage,
     FaceTemplate,
     GalleryState,
     ImportedImage,
@@ -29,6 +32,7 @@ from facegate.store.models import (
 )
 
 MAX_ID_LEN = 200
+FACE_IMAGE_MEDIA_TYPE = "image/png"  # lossless: templates rebuilt from it match the originals
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,11 @@ class NewSample:
 
     vector: FloatArray
     quality: dict[str, Any] | None
-    source: str  # upload | camera | import
+    source: str  # upload | camera | import | reembed
     image_sha256: str | None = None
+    aligned: ImageArray | None = None
+    """The aligned crop the embedding was made from; stored (encrypted) when ``add_samples`` is
+    asked to keep face images."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,19 @@ class PersonInfo:
     updated_at: datetime
     sample_count: int
     templates: tuple[TemplateInfo, ...] = field(default=())
+    stored_images: int = 0
+    """Encrypted enrolment face crops kept for this person (``FACEGATE_STORE_FACE_IMAGES``)."""
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    """One decrypted stored face crop and the model of the sample template made from it."""
+
+    id: int
+    person_id: int
+    image: ImageArray
+    template_model: str | None
+    source: str
 
 
 @dataclass(frozen=True)
@@ -141,6 +161,7 @@ def person_info(s: Session, person: Person, with_templates: bool = False) -> Per
         updated_at=person.updated_at,
         sample_count=int(count or 0),
         templates=templates,
+        stored_images=count_face_images(s, person.id),
     )
 
 
@@ -151,13 +172,18 @@ def list_people(s: Session, limit: int = 1000, offset: int = 0) -> list[PersonIn
         .group_by(FaceTemplate.person_id)
         .subquery()
     )
-    rows = s.execute(
-        select(Person, func.coalesce(counts.c.n, 0))
-        .outerjoin(counts, counts.c.person_id == Person.id)
-        .order_by(Person.external_id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
+    stmt = select(Person, func.coalesce(counts.c.n, 0)).outerjoin(
+        counts, counts.c.person_id == Person.id
+    )
+    images = (
+        select(FaceImage.person_id, func.count().label("n"))
+        .group_by(FaceImage.person_id)
+        .subquery()
+    )
+    stmt = stmt.add_columns(func.coalesce(images.c.n, 0)).outerjoin(
+        images, images.c.person_id == Person.id
+    )
+    rows = s.execute(stmt.order_by(Person.external_id).limit(limit).offset(offset)).all()
     return [
         PersonInfo(
             id=p.id,
@@ -166,8 +192,9 @@ def list_people(s: Session, limit: int = 1000, offset: int = 0) -> list[PersonIn
             created_at=p.created_at,
             updated_at=p.updated_at,
             sample_count=int(n),
+            stored_images=int(m),
         )
-        for p, n in rows
+        for p, n, m in rows
     ]
 
 
@@ -183,10 +210,13 @@ def add_samples(
     model_version: str,
     samples: Sequence[NewSample],
     search_vectors: bool,
+    store_images: bool = False,
 ) -> tuple[list[FaceTemplate], FaceTemplate]:
     """Store encrypted samples, recompute the person's normalised mean template, bump revision.
 
     ``search_vectors``: also keep the mean's plaintext pgvector row (PostgreSQL only).
+    ``store_images``: also keep each sample's aligned crop (``NewSample.aligned``; samples without
+    one store none) as an encrypted ``FaceImage`` linked to its template, in the same transaction.
     """
     if not samples:
         raise ValueError("no samples to add")
@@ -210,6 +240,8 @@ def add_samples(
         s.flush()  # the id is part of the associated data
         row.key_id, row.ciphertext = cipher.encrypt(vec, template_aad(row.id, person.id))
         stored.append(row)
+        if store_images and sample.aligned is not None:
+            add_face_image(s, cipher, person.id, sample.aligned, sample.source, template_id=row.id)
     mean_row = _update_mean(s, cipher, person, model, model_version, search_vectors)
     person.updated_at = mean_row.created_at
     bump_revision(s, model)
@@ -238,12 +270,17 @@ def mean_vector(s: Session, cipher: TemplateCipher, person_id: int, model: str) 
 
 
 def remove_person(s: Session, external_id: str) -> PersonInfo:
-    """Erase a person: templates, search vectors, import records (cascade) and bump revisions."""
+    """Erase a person: templates, search vectors, stored face images, import records; bump revisions.
+
+    Face images and import records are deleted explicitly (not only by ON DELETE CASCADE), so the
+    erasure does not depend on the backend enforcing foreign keys.
+    """
     person = get_person(s, external_id)
     info = person_info(s, person)
     models = s.scalars(
         select(FaceTemplate.model).where(FaceTemplate.person_id == person.id).distinct()
     ).all()
+    s.execute(delete(FaceImage).where(FaceImage.person_id == person.id))
     s.execute(delete(ImportedImage).where(ImportedImage.external_id == external_id))
     s.execute(delete(Person).where(Person.id == person.id))
     s.expunge(person)
@@ -382,8 +419,26 @@ def reencrypt_batch(s: Session, cipher: TemplateCipher, batch: int = 500) -> int
     return len(rows)
 
 
+def reencrypt_image_batch(s: Session, cipher: TemplateCipher, batch: int = 500) -> int:
+    """Re-encrypt up to ``batch`` stored face images not under the current key; return how many."""
+    rows = s.scalars(
+        select(FaceImage)
+        .where(FaceImage.key_id != cipher.current_key_id)
+        .order_by(FaceImage.id)
+        .limit(batch)
+    ).all()
+    for img in rows:
+        aad = face_image_aad(img.id, img.person_id)
+        data = cipher.decrypt_bytes(img.key_id, img.ciphertext, aad, what="face image")
+        img.key_id, img.ciphertext = cipher.encrypt_bytes(data, aad)
+    return len(rows)
+
+
 def key_ids_in_use(s: Session) -> set[str]:
-    return set(s.scalars(select(FaceTemplate.key_id).distinct()).all())
+    """Every key id a template or a stored face image is encrypted with."""
+    keys = set(s.scalars(select(FaceTemplate.key_id).distinct()).all())
+    keys |= set(s.scalars(select(FaceImage.key_id).distinct()).all())
+    return keys
 
 
 def count_templates(s: Session, model: str | None = None, means: bool | None = None) -> int:
@@ -393,3 +448,108 @@ def count_templates(s: Session, model: str | None = None, means: bool | None = N
     if means is not None:
         stmt = stmt.where(FaceTemplate.is_mean.is_(means))
     return int(s.scalar(stmt) or 0)
+
+
+# ---- stored face images (opt-in: FACEGATE_STORE_FACE_IMAGES) ---------------------------------
+def encode_crop(crop: ImageArray) -> bytes:
+    """PNG bytes of a BGR uint8 crop (lossless)."""
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(crop, dtype=np.uint8))
+    if not ok:
+        raise FaceGateError("cannot encode the face crop as PNG")
+    return bytes(buf.tobytes())
+
+
+def decode_crop(data: bytes) -> ImageArray:
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FaceGateError("a stored face image does not decode")
+    return image
+
+
+def add_face_image(
+    s: Session,
+    cipher: TemplateCipher,
+    person_id: int,
+    crop: ImageArray,
+    source: str,
+    template_id: int | None = None,
+) -> FaceImage:
+    """Encrypt and store one aligned crop (its row id and person are the associated data)."""
+    h, w = crop.shape[:2]
+    row = FaceImage(
+        person_id=person_id,
+        template_id=template_id,
+        key_id=cipher.current_key_id,
+        ciphertext=b"",
+        media_type=FACE_IMAGE_MEDIA_TYPE,
+        width=int(w),
+        height=int(h),
+        source=source,
+    )
+    s.add(row)
+    s.flush()  # the id is part of the associated data
+    row.key_id, row.ciphertext = cipher.encrypt_bytes(
+        encode_crop(crop), face_image_aad(row.id, person_id)
+    )
+    return row
+
+
+def count_face_images(s: Session, person_id: int | None = None) -> int:
+    stmt = select(func.count()).select_from(FaceImage)
+    if person_id is not None:
+        stmt = stmt.where(FaceImage.person_id == person_id)
+    return int(s.scalar(stmt) or 0)
+
+
+def people_with_face_images(s: Session) -> list[tuple[int, str]]:
+    """(person id, external id) of everyone with at least one stored face image, by external id."""
+    rows = s.execute(
+        select(Person.id, Person.external_id)
+        .where(select(FaceImage.id).where(FaceImage.person_id == Person.id).exists())
+        .order_by(Person.external_id)
+    ).all()
+    return [(int(pid), str(ext)) for pid, ext in rows]
+
+
+def stored_faces(s: Session, cipher: TemplateCipher, person_id: int) -> list[StoredFace]:
+    """The person's stored crops, decrypted and decoded, oldest first."""
+    rows = s.execute(
+        select(FaceImage, FaceTemplate.model)
+        .outerjoin(FaceTemplate, FaceTemplate.id == FaceImage.template_id)
+        .where(FaceImage.person_id == person_id)
+        .order_by(FaceImage.id)
+    ).all()
+    out = []
+    for img, model in rows:
+        data = cipher.decrypt_bytes(
+            img.key_id, img.ciphertext, face_image_aad(img.id, img.person_id), what="face image"
+        )
+        out.append(StoredFace(img.id, img.person_id, decode_crop(data), model, img.source))
+    return out
+
+
+def has_templates(s: Session, person_id: int, model: str) -> bool:
+    return (
+        s.scalar(
+            select(FaceTemplate.id)
+            .where(FaceTemplate.person_id == person_id, FaceTemplate.model == model)
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def delete_samples(s: Session, person_id: int, model: str, source: str) -> int:
+    """Delete the person's sample templates of ``model`` made from ``source``; return how many.
+
+    The caller recomputes the mean (``add_samples``) in the same transaction.
+    """
+    result = s.execute(
+        delete(FaceTemplate).where(
+            FaceTemplate.person_id == person_id,
+            FaceTemplate.model == model,
+            FaceTemplate.is_mean.is_(False),
+            FaceTemplate.source == source,
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -20,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,6 +38,16 @@ from facegate.stream.protocol import CLOSE_UNAUTHORIZED, FrameHeader, encode_fra
 from facegate.vision.draw import GREEN, RED, YELLOW, draw_face
 
 GREY = (160, 160, 160)
+NO_WINDOW = "cannot open a window (no display or OpenCV without GUI): use --headless --out FILE"
+
+
+def display_available(environ: Mapping[str, str] | None = None, platform: str | None = None) -> bool:
+    """False on Linux without ``DISPLAY``/``WAYLAND_DISPLAY``: OpenCV's Qt backend would abort the
+    process ("could not connect to display") instead of raising ``cv2.error``."""
+    env = os.environ if environ is None else environ
+    if not (platform or sys.platform).startswith("linux"):
+        return True
+    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
 
 
 @dataclass(frozen=True)
@@ -315,13 +327,13 @@ class StreamClient:
                         raise InvalidImageError(f"{self.o.out}: cannot write the output video")
                 self._writer.write(frame)
             return True
+        if not display_available():
+            raise FaceGateError(NO_WINDOW)
         try:
             cv2.imshow("FaceGate", frame)
             key = cv2.waitKey(1) & 0xFF
         except cv2.error as exc:
-            raise FaceGateError(
-                "cannot open a window (no display or OpenCV without GUI): use --headless --out FILE"
-            ) from exc
+            raise FaceGateError(NO_WINDOW) from exc
         return key != ord("q")
 
     def _close_outputs(self) -> None:

@@ -58,7 +58,7 @@ class FacePipeline:
         aligned = align_face(image, face.landmarks, self.embedder.input_size)
         quality = measure_quality(face, aligned, self.quality)
         embedding = Embedding(self.embedder.embed(aligned), self.embedder.name) if embed else None
-        return AnalyzedFace(face=face, quality=quality, embedding=embedding)
+        return AnalyzedFace(face=face, quality=quality, embedding=embedding, aligned=aligned)
 
     def analyze(self, image: ImageArray, embed: bool = True) -> ImageAnalysis:
         """Analyze every face of the image."""

@@ -1,7 +1,7 @@
 """SFace as a float32 ONNX graph run by onnxruntime: the same model, less CPU per face.
 
 The shipped SFace file is block-quantized int8 (``DequantizeLinear`` with ``block_size``), which
-OpenCV's DNN module runs at ~36 ms of CPU per face here; this path needs ~23 ms on one thread
+OpenCV's DNN module runs at ~36 ms of CPU per face here; this path needs ~21–23 ms on one thread
 (measured by ``facegate bench speed``, docs/benchmarks.md). ``convert_sface_to_float`` turns it,
 once, into an equivalent graph whose weights are plain float32 initializers (the dequantization
 done ahead of time with numpy, exactly as the ONNX operator defines it) and drops the graph inputs
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -29,7 +30,7 @@ from facegate.errors import ModelFileError
 from facegate.vision.embedder import normalize
 from facegate.vision.model_files import SFACE, locate_model, sha256_of
 
-_CONVERTER_VERSION = 2  # bump when the conversion changes, so cached files are rebuilt
+_CONVERTER_VERSION = 3  # bump when the conversion changes, so cached files are rebuilt
 
 
 def _dequantize(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, axis: int,
@@ -57,10 +58,13 @@ def _dequantize(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None,
 
 
 def _expand_prelu(nodes: list, inits: dict, extra: list) -> list:
-    """Rewrite ``PRelu(x, slope)`` as ``Relu(x) + slope * Min(x, 0)`` (the same function).
+    """Rewrite ``PRelu(x, slope)`` as ``x + DepthwiseConv1x1(Min(x, 0), slope - 1)``.
 
-    onnxruntime's PRelu with a (C, 1, 1) slope takes a slow broadcasting path and blocks its
-    NCHWc layout; the rewritten form runs ~1.5x faster for SFace (measured on 2 cores).
+    The same function: for x ≥ 0 both give x, for x < 0 both give slope·x. onnxruntime's PRelu
+    with a (C, 1, 1) slope takes a slow broadcasting path and blocks its NCHWc layout; the
+    per-channel multiply as a 1×1 depthwise convolution stays in NCHWc and the ``Add`` fuses into
+    that convolution. Profiled on 1 thread (docs/decisions.md): PRelu nodes ~1.5x slower than
+    ``Relu + slope·Min`` (converter v2), which costs ~4 ms more per face than this form (v3).
     """
     from onnx import helper, numpy_helper
 
@@ -73,13 +77,18 @@ def _expand_prelu(nodes: list, inits: dict, extra: list) -> list:
             continue
         x, slope_name = node.input
         y = node.output[0]
-        slope = numpy_helper.to_array(inits[slope_name]).astype(np.float32)
-        extra.append(numpy_helper.from_array(slope.reshape(1, -1, 1, 1), name=f"{y}_slope"))
+        slope = numpy_helper.to_array(inits[slope_name]).astype(np.float32).reshape(-1)
+        channels = int(slope.size)
+        extra.append(
+            numpy_helper.from_array((slope - 1.0).reshape(channels, 1, 1, 1), name=f"{y}_slope_m1")
+        )
         out += [
-            helper.make_node("Relu", [x], [f"{y}_pos"]),
             helper.make_node("Min", [x, zero], [f"{y}_neg"]),
-            helper.make_node("Mul", [f"{y}_neg", f"{y}_slope"], [f"{y}_negs"]),
-            helper.make_node("Add", [f"{y}_pos", f"{y}_negs"], [y]),
+            helper.make_node(
+                "Conv", [f"{y}_neg", f"{y}_slope_m1"], [f"{y}_negs"],
+                group=channels, kernel_shape=[1, 1],
+            ),
+            helper.make_node("Add", [f"{y}_negs", x], [y]),
         ]
     return out
 
@@ -139,20 +148,26 @@ def float_sface_path(cache_dir: Path, source: Path | None = None) -> Path:
     src = source or locate_model(SFACE)
     digest = SFACE.sha256 if source is None else sha256_of(src)
     target = cache_dir / f"sface_float32_{digest[:16]}_v{_CONVERTER_VERSION}.onnx"
+    return cached_build(target, lambda t: convert_sface_to_float(src, t), "the converted SFace model")
+
+
+def cached_build(target: Path, build: Callable[[Path], None], what: str) -> Path:
+    """``target``, written by ``build(target)`` first if it does not exist yet."""
     if not target.is_file():
         try:
-            convert_sface_to_float(src, target)
+            build(target)
         except OSError as exc:
-            raise ModelFileError(f"cannot write the converted SFace model to {target}: {exc}") from exc
+            raise ModelFileError(f"cannot write {what} to {target}: {exc}") from exc
     return target
 
 
 def default_threads() -> int:
     """onnxruntime intra-op threads when not configured: 1.
 
-    Measured on the 2-core host (docs/benchmarks.md, Speed): with 1 thread the pipeline ran
-    10.4 images/s end to end, with 2 threads 8.6 (the detector's OpenCV threads compete), while
-    2 threads cut one embedding only from 23.5 to 21.6 ms and cost 1.5x the CPU."""
+    Measured on the idle 2-core host (docs/benchmarks.md, Speed): two threads shorten one
+    embedding (float32 23.2 → 19.3 ms, int8 15.0 → 11.0 ms) but cost ~1.4x the CPU per face, and
+    end-to-end throughput moved little and not one way (10.38 vs 10.91 images/s float32, 12.30 vs
+    11.51 int8): one thread leaves the other core to another request or camera."""
     return 1
 
 
@@ -170,7 +185,7 @@ class SfaceOnnxEmbedder:
                  threads: int | None = None) -> None:
         import onnxruntime as ort
 
-        path = float_sface_path(cache_dir, model_path)
+        path = self._converted_path(cache_dir, model_path)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or default_threads()
         opts.inter_op_num_threads = 1
@@ -187,6 +202,10 @@ class SfaceOnnxEmbedder:
             raise ModelFileError(f"cannot load the converted SFace model {path}: {exc}") from exc
         self._input = self._session.get_inputs()[0].name
         self.model_path = path
+
+    def _converted_path(self, cache_dir: Path, model_path: Path | None) -> Path:
+        """The ONNX file this embedder runs (built and cached on first use)."""
+        return float_sface_path(cache_dir, model_path)
 
     def _blob(self, aligned: ImageArray) -> np.ndarray:
         if aligned.shape[:2] != (self.input_size, self.input_size):
