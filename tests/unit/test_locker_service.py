@@ -36,6 +36,7 @@ from facegate.services.lockers import (
     LivenessOutcome,
     LockerOptions,
     LockerService,
+    among,
 )
 from facegate.services.lockers_actuator import LoggingActuator
 from facegate.services.lockers_keys import KeyFormatError, KeyHasher, KeyPolicy
@@ -556,3 +557,34 @@ def test_access_refuses_mismatched_timestamps(kit: Kit) -> None:
         kit.svc.access(frames_of(ALICE), timestamps_ms=[0.0, 1.0])
     with pytest.raises(Exception, match="no frames"):
         kit.svc.access([])
+
+
+def test_another_identity_of_the_same_face_does_not_shadow_the_customer(kit: Kit) -> None:
+    """A bank employee enrolled for web login and as a locker customer: the kiosk only looks at
+    customers, so the (slightly higher) staff identity neither wins nor splits the vote."""
+    _register_alice(kit)
+    with kit.db.session(write=True) as s:
+        staff = store.create_person(s, "alice-staff", "Alice (staff account)")
+        s.flush()
+        staff_id, staff_ext = staff.id, staff.external_id
+    plain = kit.svc.identify
+
+    def identify_with_staff(image: ImageArray) -> list[Identification]:
+        out = []
+        for r in plain(image):
+            cands = (Candidate(staff_id, staff_ext, "Alice (staff account)", 0.93), *r.candidates)
+            out.append(Identification(r.face, cands[0], cands, r.threshold))
+        return out
+
+    kit.svc.identify = identify_with_staff
+    result = kit.svc.access(frames_of(ALICE), actor="kiosk")
+    assert result.granted and result.customer_id == "C1" and result.locker == 12
+
+
+def test_a_face_like_no_customer_stays_unknown_among_customers() -> None:
+    face = _face(1)
+    staff, alice = Candidate(7, "staff", "Staff", 0.9), Candidate(8, "c1", "Alice", 0.40)
+    r = among(Identification(face, staff, (staff, alice), 0.48), {8})
+    assert r.best is None and r.candidates == (alice,)  # 0.40 < threshold: unknown, not Alice
+    r = among(Identification(face, staff, (staff, alice), 0.36), {8})
+    assert r.best == alice

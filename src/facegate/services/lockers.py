@@ -25,7 +25,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, NoReturn, Protocol
 
@@ -614,8 +614,10 @@ class LockerService:
         best: list[tuple[int, str, float] | None] = []
         top_scores: list[float] = []
         threshold: float | None = None
+        with self.db.session() as s:
+            customers = {p for p in s.scalars(select(Customer.person_id)) if p is not None}
         for i in picks:
-            results = self.identify(frames[i])
+            results = [among(r, customers) for r in self.identify(frames[i])]
             if not results:
                 best.append(None)
                 continue
@@ -1018,3 +1020,16 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
+
+
+def among(result: Identification, people: set[int]) -> Identification:
+    """``result`` with only the candidates in ``people``, the best re-chosen among them.
+
+    The kiosk's gallery is its customers: another enrolled identity of the same face (a bank
+    employee's web account, say) must neither outvote nor shadow that person's customer record.
+    A face like no customer stays unknown: the best remaining candidate must still reach the
+    threshold, exactly as if the kiosk's gallery held the customers alone.
+    """
+    kept = tuple(c for c in result.candidates if c.person_id in people)
+    best = kept[0] if kept and kept[0].similarity >= result.threshold else None
+    return replace(result, best=best, candidates=kept)
