@@ -57,7 +57,7 @@ class Container:
         """Load the face models and the embedding model's in-memory gallery now; seconds taken.
 
         Without it the first request pays for both (a 1M-template gallery loads in ~5 s). With
-        PostgreSQL there is no in-memory gallery (pgvector searches in the database)."""
+        pgvector search there is no in-memory gallery (the database searches)."""
         from facegate.services.identification import MemorySearch
 
         started = time.perf_counter()

@@ -15,7 +15,7 @@ from facegate.container import Container
 from facegate.settings import Settings, load_settings
 from facegate.web import install_web  # web pages (issue 6)
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("uvicorn.error")  # uvicorn's configured logger: shown in the server log
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
