@@ -2,7 +2,7 @@
 
     python scripts/calibrate_sface_int8.py [--data ../shared/data] [--out FILE]
 
-(default ``--out``: src/facegate/vision/calibration/sface_int8_v1.b64, the file the pack reads).
+(default ``--out``: src/facegate/vision/calibration/sface_int8_v2.b64, the file the pack reads).
 
 Run once when the float32 SFace conversion or the int8 build changes (then bump
 ``facegate.vision.sface_int8._INT8_VERSION``). Calibration faces are NOT from LFW, so the LFW
@@ -69,13 +69,7 @@ def _f32(value: object) -> float:
 def measure(float_path: Path, faces: np.ndarray) -> bytes:
     import onnx
     import onnxruntime as ort
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
+    from onnxruntime.quantization import CalibrationDataReader, quantize_static
     from onnxruntime.quantization.calibrate import load_tensors_data
 
     from facegate.vision import sface_int8 as si
@@ -107,13 +101,8 @@ def measure(float_path: Path, faces: np.ndarray) -> bytes:
 
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "ranges.json"
-        quantize_static(
-            equalized, Path(tmp) / "q.onnx", Reader(), calibration_cache_path=cache,
-            quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            op_types_to_quantize=["Conv", "Gemm", "Add", "Relu"],
-            calibrate_method=CalibrationMethod.MinMax, extra_options={"ActivationSymmetric": False},
-        )
+        quantize_static(equalized, Path(tmp) / "q.onnx", Reader(), calibration_cache_path=cache,
+                        **si.quantizer_settings())
         tensors = load_tensors_data(cache)
         ranges = {
             k: [_f32(tensors[k].range_value[0]), _f32(tensors[k].range_value[1])]

@@ -2,7 +2,7 @@
 # Install FaceGate with everything its tests use into ./.venv, then run the whole suite:
 #   - Python extras: test (pytest, hypothesis, ruff, mypy), postgres (pgserver: a real PostgreSQL
 #     with pgvector), browser (Playwright for Python), train (PyTorch 2.13.0, CPU), dlib and
-#     arcface (the optional model packs, so their tests run);
+#     arcface (the optional model packs, so their tests run), openvino (the faster runtime);
 #   - Debian packages: chromium and ffmpeg for the browser tests, xvfb and xdotool for the stream
 #     client's window test (installed when missing and root).
 # Real data is read from FACEGATE_TEST_DATA (default: ../shared/data next to the repo).
@@ -23,7 +23,7 @@ fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[test,postgres,browser,train,dlib,arcface]"
+.venv/bin/python -m pip install --quiet -e ".[test,postgres,browser,train,dlib,arcface,openvino]"
 # the speed benchmark's anchor; --no-deps: its metadata asks for "dlib", a source build (dlib-bin
 # above provides the module)
 .venv/bin/python -m pip install --quiet --no-deps face_recognition==1.3.0

@@ -17,7 +17,7 @@ os.environ.setdefault("FACEGATE_PRELOAD", "false")
 
 def _data_root() -> Path:
     env = os.environ.get("FACEGATE_TEST_DATA")
-    return Path(env) if env else (REPO.parent / "shared" / "data").resolve()
+    return (Path(env) if env else REPO.parent / "shared" / "data").resolve()
 
 
 @pytest.fixture(scope="session")

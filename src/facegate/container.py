@@ -102,13 +102,16 @@ class Container:
                 )
             )
 
+    @property
+    def embedder_options(self) -> EmbedderOptions:
+        s = self.settings
+        return EmbedderOptions(s.data_dir / "models", s.embed_threads, s.inference_runtime)
+
     @cached_property
     def pipeline(self) -> FacePipeline:
         pack = get_pack(self.settings.embedding_model)
         with self._lock:
-            embedder = pack.build(
-                EmbedderOptions(self.settings.data_dir / "models", self.settings.embed_threads)
-            )
+            embedder = pack.build(self.embedder_options)
             return FacePipeline(self.detector, embedder, self.quality_thresholds)
 
     @property

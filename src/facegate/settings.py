@@ -160,7 +160,11 @@ class Settings(VisionSettings):
         description="Shared face data for `facegate bench` (lfw/, faces/); default ../shared/data.",
     )
     embed_threads: int = Field(
-        default=0, ge=0, le=64, description="onnxruntime threads per embedding model; 0 = default (1)."
+        default=0, ge=0, le=64, description="Inference threads per embedding model; 0 = default (1)."
+    )
+    inference_runtime: Literal["auto", "onnxruntime", "openvino"] = Field(
+        default="auto",
+        description="Runs the SFace graphs: auto = OpenVINO when installed (faster), else onnxruntime.",
     )
     # --- bank lockers (issue 8) ---
     locker_secret: SecretStr | None = Field(

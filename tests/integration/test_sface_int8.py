@@ -40,10 +40,21 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_int8_is_close_to_float_on_unseen_faces(lfw_crops: list[np.ndarray], model_dir: Path) -> None:
-    exact, fast = SfaceOnnxEmbedder(model_dir), SfaceInt8Embedder(model_dir)
+    exact = SfaceOnnxEmbedder(model_dir, runtime="onnxruntime")
+    fast = SfaceInt8Embedder(model_dir, runtime="openvino")
     cos = np.array([float(exact.embed(c) @ fast.embed(c)) for c in lfw_crops])
-    assert cos.mean() >= 0.99 and cos.min() >= 0.97, (cos.mean(), cos.min())
+    assert cos.mean() >= 0.99 and cos.min() >= 0.98, (cos.mean(), cos.min())
     assert fast.name == "sface-int8" and fast.dim == 128
+
+
+def test_both_runtimes_compute_the_same_int8_function(lfw_crops: list[np.ndarray], model_dir: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    fast = SfaceInt8Embedder(model_dir, runtime="openvino")
+    with caplog.at_level("WARNING", logger="facegate"):
+        slow = SfaceInt8Embedder(model_dir, runtime="onnxruntime")
+    assert "4x slower on onnxruntime" in caplog.text  # the user is told how to get the fast path
+    cos = np.array([float(fast.embed(c) @ slow.embed(c)) for c in lfw_crops[:40]])
+    assert cos.min() >= 0.998, cos.min()
 
 
 def test_int8_graph_is_quantized_and_rebuilds_identically(model_dir: Path, tmp_path: Path) -> None:
@@ -54,7 +65,9 @@ def test_int8_graph_is_quantized_and_rebuilds_identically(model_dir: Path, tmp_p
     again = int8_sface_path(tmp_path)  # a second build from scratch
     assert again.read_bytes() == path.read_bytes()
     ops = [n.op_type for n in onnx.load(str(path)).graph.node]
-    assert ops.count("QuantizeLinear") > 50 and "PRelu" not in ops and "BatchNormalization" not in ops
+    # every Conv and the Gemm take int8 inputs; PRelu stays one node (fused by OpenVINO)
+    assert ops.count("QuantizeLinear") == ops.count("Conv") + ops.count("Gemm") == 28
+    assert ops.count("PRelu") == 27 and "BatchNormalization" not in ops and "Add" not in ops
     amax, ranges = _decode_calibration()
     assert len(amax) > 20 and all(lo <= hi for lo, hi in ranges.values())
 

@@ -32,12 +32,24 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("models")
 
 
-def test_onnx_embeddings_match_opencv(crops: list[np.ndarray], model_dir: Path) -> None:
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_onnx_embeddings_match_opencv(crops: list[np.ndarray], model_dir: Path, runtime: str) -> None:
     reference = SfaceOpenCVEmbedder()
-    fast = SfaceOnnxEmbedder(model_dir)
+    fast = SfaceOnnxEmbedder(model_dir, runtime=runtime)
+    assert fast.runtime == runtime
     cos = np.array([float(reference.embed(c) @ fast.embed(c)) for c in crops])
     assert cos.min() >= 0.999, f"worst cosine {cos.min():.6f}"
     assert fast.name == reference.name == "sface" and fast.dim == 128
+
+
+def test_openvino_embeds_from_several_threads(crops: list[np.ndarray], model_dir: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    fast = SfaceOnnxEmbedder(model_dir, runtime="openvino")
+    alone = [fast.embed(c) for c in crops[:24]]
+    with ThreadPoolExecutor(4) as pool:  # one infer request per thread: no mixed-up outputs
+        together = list(pool.map(fast.embed, crops[:24]))
+    assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(alone, together, strict=True))
 
 
 def test_conversion_is_cached_and_clean(model_dir: Path) -> None:

@@ -196,15 +196,13 @@ def reembed(
     from tqdm import tqdm
 
     from facegate.services.reembed import PersonRef, ensure_face_images, reembed_people
-    from facegate.vision.packs import EmbedderOptions, get_pack
+    from facegate.vision.packs import get_pack
 
     c = _store()
     ensure_face_images(c.database)  # before loading a model: a clear error when there is nothing
     pack = get_pack(model)
     try:
-        embedder = pack.build(
-            EmbedderOptions(c.settings.data_dir / "models", c.settings.embed_threads)
-        )
+        embedder = pack.build(c.embedder_options)
     except ImportError as exc:
         hint = f" (pip install 'facegate[{pack.extra}]')" if pack.extra else ""
         raise fail(f"model pack '{model}' cannot load: {exc}{hint}") from None

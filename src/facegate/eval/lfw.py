@@ -107,6 +107,9 @@ class EmbeddingCache:
 def cache_file(cache_dir: Path, pipeline: FacePipeline, choice: FaceChoice) -> Path:
     """One file per model, implementation, detector and face choice."""
     impl = type(pipeline.embedder).__name__
+    variant = getattr(pipeline.embedder, "variant", "")  # e.g. the graph file and its runtime
+    if variant:
+        impl = f"{impl}-{variant}"
     name = f"{pipeline.model_name}__{impl}__{pipeline.detector.name}__{choice.value}.npz"
     return cache_dir / name
 

@@ -162,8 +162,13 @@ def measure_facegate(pipeline: FacePipeline, images: Sequence[ImageArray], repea
     for name, fn in tqdm(stages, desc="facegate", disable=not progress):
         best[name], passes[name], cpu[name] = _best(fn, repeats)
     found = sum(a.face_count for a in (pipeline.analyze(i) for i in images))
+    how = ""
+    runtime = getattr(pipeline.embedder, "runtime", None)
+    if runtime:  # e.g. ", openvino, 2 threads"
+        threads = getattr(pipeline.embedder, "threads", 0)
+        how = f", {runtime}" + (f", {threads} thread{'s' if threads > 1 else ''}" if threads else "")
     return SpeedResult(
-        name=f"FaceGate ({pipeline.detector.name} + {pipeline.model_name})",
+        name=f"FaceGate ({pipeline.detector.name} + {pipeline.model_name}{how})",
         detect_640_ms=best["detect_640"] / len(images) * 1e3,
         detect_native_ms=best["detect_native"] / len(images) * 1e3,
         align_ms=best["align"] / max(1, len(faces)) * 1e3,
@@ -284,7 +289,7 @@ def format_speed(ours: SpeedResult, anchor: SpeedResult | None, n_images: int) -
     if ours.reference_embed_ms is not None:
         lines.append(
             f"embed with OpenCV's int8 SFace on the same crops: {ours.reference_embed_ms:.2f} ms/face "
-            f"(onnxruntime float32 is {ours.reference_embed_ms / ours.embed_ms:.1f}x faster)"
+            f"(FaceGate's embedder is {ours.reference_embed_ms / ours.embed_ms:.1f}x faster)"
         )
     lines.append(f"FaceGate = {ours.name}" + (f"; anchor = {anchor.name}" if anchor else ""))
     return lines

@@ -19,6 +19,7 @@ import numpy as np
 from facegate.domain import FloatArray, ImageArray
 from facegate.errors import ModelFileError
 from facegate.vision.embedder import normalize
+from facegate.vision.runtime import OnnxRuntimeRunner
 from facegate.vision.sface_onnx import default_threads
 
 ARCFACE_NOTICE = (
@@ -49,24 +50,12 @@ class ArcfaceMbfEmbedder:
     input_size = 112
 
     def __init__(self, model_path: Path | None = None, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        path = model_path or locate_arcface_mbf()
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or default_threads()
-        opts.inter_op_num_threads = 1
-        # no busy-waiting worker threads: they steal the CPU from everything else on small hosts
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.log_severity_level = 3
-        self._session = ort.InferenceSession(
-            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
-        self._input = self._session.get_inputs()[0].name
+        # onnxruntime, as its LFW figures were measured (docs/benchmarks.md)
+        self._graph = OnnxRuntimeRunner(model_path or locate_arcface_mbf(), threads or default_threads())
 
     def embed(self, aligned: ImageArray) -> FloatArray:
         if aligned.shape[:2] != (self.input_size, self.input_size):
             aligned = cv2.resize(aligned, (self.input_size, self.input_size))
         rgb = (aligned[:, :, ::-1].astype(np.float32) - 127.5) / 127.5
         blob = np.ascontiguousarray(rgb.transpose(2, 0, 1))[None]
-        (out,) = self._session.run(None, {self._input: blob})
-        return normalize(out[0])
+        return normalize(self._graph.run(blob)[0])

@@ -25,7 +25,9 @@ class EmbedderOptions:
     cache_dir: Path | None = None
     """Cache for converted model files (``None``: packs that need one use a slower fallback)."""
     threads: int = 0
-    """onnxruntime intra-op threads; 0 = the measured default (1, see sface_onnx.default_threads)."""
+    """Inference threads; 0 = the measured default (1, see sface_onnx.default_threads)."""
+    runtime: str = "auto"
+    """What runs the SFace graphs: auto | onnxruntime | openvino (facegate.vision.runtime)."""
 
 
 EmbedderFactory = Callable[[EmbedderOptions], FaceEmbedder]
@@ -68,7 +70,7 @@ def _sface(options: EmbedderOptions) -> FaceEmbedder:
         return SfaceOpenCVEmbedder()
     from facegate.vision.sface_onnx import SfaceOnnxEmbedder
 
-    return SfaceOnnxEmbedder(options.cache_dir, threads=options.threads or None)
+    return SfaceOnnxEmbedder(options.cache_dir, threads=options.threads or None, runtime=options.runtime)
 
 
 def _sface_opencv(options: EmbedderOptions) -> FaceEmbedder:
@@ -188,12 +190,13 @@ PACKS["sface-opencv"] = replace(PACKS["sface"], factory=_sface_opencv)
 PACKS["sface-int8"] = replace(
     PACKS["sface"],
     name="sface-int8",
-    # FACEGATE_DATA_DIR=<fresh> facegate bench lfw --model sface-int8: 99.40 % ± 0.38 %, mean
-    # threshold 0.3182; FAR 1e-3 at 0.3403 (TAR 98.80 %). identify_threshold 0.48 (inherited) measured
-    # with FACEGATE_EMBEDDING_MODEL=sface-int8 facegate bench identify: the lowest threshold with a
-    # false "known" rate <= 1 % (0.91 %, DIR 95.07 %, 1,680 enrolled), the rule that gave sface 0.48.
-    default_threshold=0.318,
-    high_security_threshold=0.340,
+    # Graph version 2 (int8 conv inputs, PRelu fused; run by OpenVINO): FACEGATE_DATA_DIR=<fresh>
+    # FACEGATE_EMBED_THREADS=1 facegate bench lfw --model sface-int8: 99.37 % ± 0.38 %, mean
+    # threshold 0.3345; FAR 1e-3 at 0.3363 (TAR 98.90 %). identify_threshold 0.48 (inherited)
+    # measured with FACEGATE_EMBEDDING_MODEL=sface-int8 facegate bench identify: the lowest threshold
+    # with a false "known" rate <= 1 % (0.84 %, DIR 95.15 %, 1,680 enrolled), SFace's rule.
+    default_threshold=0.335,
+    high_security_threshold=0.336,
     threshold_source=_BENCH.format("sface-int8"),
     factory=_sface_int8,
 )

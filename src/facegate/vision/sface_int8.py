@@ -6,16 +6,21 @@ the equalization and per-tensor activation ranges) was measured once by the main
 shipped as package data (``CALIBRATION_FILE``). Steps, each exact in float arithmetic except the last:
 
 1. fold the weight ``Reshape``s and every ``BatchNormalization`` into the adjacent Conv/Gemm
-   (``bn1`` and ``fc1`` into ``pre_fc1``), drop the inference-time ``Dropout``;
-2. rewrite ``PRelu(y, s)`` as ``y + Relu(dwconv1x1(y, s - 1))`` (all slopes are <= 1 except three
-   channels of the first two layers, which use ``y + dwconv1x1(Relu(-y), 1 - s)``): only Conv, Relu
-   and Add remain, all of which have int8 kernels, so the graph runs int8 from end to end;
-3. cross-layer equalization: PRelu is positively homogeneous per channel, so channel ``c`` of each
+   (``bn1`` and ``fc1`` into ``pre_fc1``), drop the inference-time ``Dropout``, and turn the
+   float graph's rewritten PRelus back into ``PRelu`` nodes;
+2. cross-layer equalization: PRelu is positively homogeneous per channel, so channel ``c`` of each
    conv output is divided by a factor and the next layer's input weights multiplied by it, making
    the per-channel activation ranges similar (per-tensor activation quantization loses much less);
-4. ``onnxruntime.quantization.quantize_static`` (QDQ, per-channel weights, ``reduce_range`` for
-   AVX2 without VNNI, whose u8*s8 multiply-add saturates with full 8-bit weights) with the shipped
-   ranges passed as the calibration cache.
+3. ``onnxruntime.quantization.quantize_static`` in QDQ form on the inputs of every Conv and the
+   Gemm only (per-channel weights, ``reduce_range``: AVX2 without VNNI multiplies u8*s8 pairs into
+   saturating int16), with the shipped ranges passed as the calibration cache. Outputs stay
+   float, so OpenVINO fuses rescale, bias, PRelu and the next quantization into each int8
+   convolution (``facegate.vision.runtime``).
+
+Measured (docs/decisions.md): OpenVINO runs this graph in ~13 ms per face on one thread and ~8 ms
+on two; onnxruntime computes the same function (cosine >= 0.998 to OpenVINO's output) but ~4x
+slower, since it has no fused int8 PRelu. An earlier form of this pack (version 1) rewrote PRelu
+into Conv/Relu/Add for onnxruntime's int8 kernels: 15 ms on one thread, 11 ms on two.
 
 Embeddings are close to, not identical with, the float model's: the pack has its own name
 (``sface-int8``) so its templates are not mixed with ``sface`` ones.
@@ -37,9 +42,10 @@ from typing import Any
 import numpy as np
 
 from facegate.errors import ModelFileError
+from facegate.vision.runtime import OPENVINO_HINT, openvino_available
 from facegate.vision.sface_onnx import SfaceOnnxEmbedder, cached_build, float_sface_path
 
-_INT8_VERSION = 1  # bump when the build or the calibration changes
+_INT8_VERSION = 2  # bump when the build or the calibration changes
 
 
 def _clean(model: Any) -> None:
@@ -106,7 +112,7 @@ def _clean(model: Any) -> None:
         arr[gemm.input[1] + "_g"] = (w * scf[None]).astype(np.float32)
         gemm.input[1] += "_g"
         gemm.input[2] += "_g"
-    # PRelu as written by sface_onnx._expand_prelu, either form:
+    # PRelu as written by sface_onnx._expand_prelu, either form, back to one PRelu node:
     # v2: Add(Relu(y), Mul(Min(y, 0), slope));  v3: Add(Conv_dw1x1(Min(y, 0), slope - 1), y)
     prod = {o: n for n in kept for o in n.output}
     out = []
@@ -125,24 +131,9 @@ def _clean(model: Any) -> None:
         if found is not None:
             y, s, dead = found
             skip.update(id(x) for x in dead)
-            s = s.astype(np.float32)
-            c = s.size
             z = n.output[0]
-            if (s > 1).any():  # exact: y + (1 - s) * Relu(-y)
-                arr[z + "_neg1"] = -np.ones((c, 1, 1, 1), np.float32)
-                arr[z + "_w"] = (1 - s).reshape(c, 1, 1, 1)
-                out += [
-                    helper.make_node("Conv", [y, z + "_neg1"], [z + "_m"], group=c, kernel_shape=[1, 1]),
-                    helper.make_node("Relu", [z + "_m"], [z + "_r"]),
-                    helper.make_node("Conv", [z + "_r", z + "_w"], [z + "_b"], group=c, kernel_shape=[1, 1]),
-                ]
-            else:  # exact for s <= 1: y + Relu((s - 1) * y)
-                arr[z + "_w"] = (s - 1).reshape(c, 1, 1, 1)
-                out += [
-                    helper.make_node("Conv", [y, z + "_w"], [z + "_lin"], group=c, kernel_shape=[1, 1]),
-                    helper.make_node("Relu", [z + "_lin"], [z + "_b"]),
-                ]
-            out.append(helper.make_node("Add", [z + "_b", y], [z]))
+            arr[z + "_slope"] = s.astype(np.float32).reshape(-1, 1, 1)
+            out.append(helper.make_node("PRelu", [y, z + "_slope"], [z]))
             continue
         out.append(n)
     out = [n for n in out if id(n) not in skip]
@@ -160,12 +151,13 @@ def _equalize_pairs(model: Any) -> list[tuple[Any, Any]]:
     for n in g.node:
         for i in n.input:
             cons.setdefault(i, []).append(n)
-    main = [n for n in g.node if n.op_type == "Conv" and n.name.endswith("_conv2d")]
     gemm = next(n for n in g.node if n.op_type == "Gemm")
     pairs = []
-    for a in main:
-        add = next(c for c in cons[a.output[0]] if c.op_type == "Add")
-        (b,) = cons[add.output[0]]
+    for a in (n for n in g.node if n.op_type == "Conv"):
+        (prelu,) = cons[a.output[0]]
+        (b,) = cons[prelu.output[0]]
+        if prelu.op_type != "PRelu" or b.op_type not in ("Conv", "Flatten"):
+            raise ModelFileError(f"unexpected SFace graph at {a.name}: {prelu.op_type} -> {b.op_type}")
         pairs.append((a, gemm if b.op_type == "Flatten" else b))
     return pairs
 
@@ -218,7 +210,7 @@ def _prepared_float(float_path: Path, amax: dict[str, np.ndarray] | None) -> Any
     return model
 
 
-CALIBRATION_FILE = "calibration/sface_int8_v1.b64"
+CALIBRATION_FILE = "calibration/sface_int8_v2.b64"
 """Package data: base64(zlib(npz)) measured once on 472 aligned faces that are NOT from LFW (every
 YuNet face of the shared data's faces/ folder, people and scenes, and every 6th frame of its video
 clips): "amax:<tensor>" float16 per-channel max |conv output| for the equalization, and "ranges",
@@ -233,9 +225,24 @@ def _decode_calibration() -> tuple[dict[str, np.ndarray], dict[str, tuple[float,
     return amax, {k: (float(v[0]), float(v[1])) for k, v in ranges.items()}
 
 
+def quantizer_settings() -> dict[str, Any]:
+    """``quantize_static`` settings, shared with ``scripts/calibrate_sface_int8.py``."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
+
+    return {
+        "quant_format": QuantFormat.QDQ, "per_channel": True, "reduce_range": True,
+        "activation_type": QuantType.QUInt8, "weight_type": QuantType.QInt8,
+        "op_types_to_quantize": ["Conv", "Gemm"], "calibrate_method": CalibrationMethod.MinMax,
+        # int8 inputs, float outputs: the runtime fuses rescale + bias + PRelu + the next layer's
+        # quantization into each int8 convolution
+        "extra_options": {"ActivationSymmetric": False,
+                          "OpTypesToExcludeOutputQuantization": ["Conv", "Gemm"]},
+    }
+
+
 def quantize_sface(float_path: Path, target: Path) -> None:
     """Write the int8 graph built from the float32 SFace graph ``float_path`` to ``target``."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import CalibrationMethod, quantize_static
     from onnxruntime.quantization.calibrate import TensorData, TensorsData, save_tensors_data
 
     amax, ranges = _decode_calibration()
@@ -253,14 +260,8 @@ def quantize_sface(float_path: Path, target: Path) -> None:
         level = root.level
         root.setLevel(logging.ERROR)  # silence the quantizer's generic "consider pre-processing"
         try:
-            quantize_static(
-                model, out, calibration_data_reader=None, calibration_cache_path=cache,
-                quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
-                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                op_types_to_quantize=["Conv", "Gemm", "Add", "Relu"],
-                calibrate_method=CalibrationMethod.MinMax,
-                extra_options={"ActivationSymmetric": False},
-            )
+            quantize_static(model, out, calibration_data_reader=None, calibration_cache_path=cache,
+                            **quantizer_settings())
         finally:
             root.setLevel(level)
         os.replace(out, target)
@@ -275,9 +276,18 @@ def int8_sface_path(cache_dir: Path, source: Path | None = None) -> Path:
 
 
 class SfaceInt8Embedder(SfaceOnnxEmbedder):
-    """SFace through onnxruntime as a static int8 graph (see the module docstring)."""
+    """SFace as a static int8 graph (see the module docstring)."""
 
     name = "sface-int8"
+
+    def __init__(self, cache_dir: Path, model_path: Path | None = None,
+                 threads: int | None = None, runtime: str = "auto") -> None:
+        super().__init__(cache_dir, model_path, threads, runtime)
+        if self.runtime != "openvino":
+            how = "FACEGATE_INFERENCE_RUNTIME=auto picks it" if openvino_available() else OPENVINO_HINT
+            logging.getLogger("facegate").warning(
+                "the sface-int8 pack runs about 4x slower on onnxruntime than on OpenVINO; %s", how
+            )
 
     def _converted_path(self, cache_dir: Path, model_path: Path | None) -> Path:
         return int8_sface_path(cache_dir, model_path)
@@ -286,4 +296,4 @@ class SfaceInt8Embedder(SfaceOnnxEmbedder):
 def build_sface_int8(options: Any) -> SfaceInt8Embedder:  # the pack factory (packs.py)
     if options.cache_dir is None:
         raise ModelFileError("the sface-int8 pack needs a cache directory for its converted model")
-    return SfaceInt8Embedder(options.cache_dir, threads=options.threads or None)
+    return SfaceInt8Embedder(options.cache_dir, threads=options.threads or None, runtime=options.runtime)

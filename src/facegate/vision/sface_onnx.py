@@ -1,12 +1,13 @@
-"""SFace as a float32 ONNX graph run by onnxruntime: the same model, less CPU per face.
+"""SFace as a float32 ONNX graph run by OpenVINO or onnxruntime: the same model, less CPU per face.
 
 The shipped SFace file is block-quantized int8 (``DequantizeLinear`` with ``block_size``), which
 OpenCV's DNN module runs at ~36 ms of CPU per face here; this path needs ~21–23 ms on one thread
-(measured by ``facegate bench speed``, docs/benchmarks.md). ``convert_sface_to_float`` turns it,
-once, into an equivalent graph whose weights are plain float32 initializers (the dequantization
-done ahead of time with numpy, exactly as the ONNX operator defines it) and drops the graph inputs
-that are stale copies of initializers. The result is cached under ``<cache_dir>`` keyed by the
-SHA-256 of the source file, so it is rebuilt only when the source model changes.
+and ~14 ms on two with OpenVINO (measured by ``facegate bench speed``, docs/benchmarks.md).
+``convert_sface_to_float`` turns it, once, into an equivalent graph whose weights are plain float32
+initializers (the dequantization done ahead of time with numpy, exactly as the ONNX operator
+defines it) and drops the graph inputs that are stale copies of initializers. The result is
+cached under ``<cache_dir>`` keyed by the SHA-256 of the source file, so it is rebuilt only when
+the source model changes.
 
 Preprocessing replicates ``cv::FaceRecognizerSF::feature``, which calls
 ``dnn::blobFromImage(aligned, 1.0, Size(112, 112), Scalar(0, 0, 0), swapRB=true, crop=false)``:
@@ -29,6 +30,7 @@ from facegate.domain import FloatArray, ImageArray
 from facegate.errors import ModelFileError
 from facegate.vision.embedder import normalize
 from facegate.vision.model_files import SFACE, locate_model, sha256_of
+from facegate.vision.runtime import open_graph
 
 _CONVERTER_VERSION = 3  # bump when the conversion changes, so cached files are rebuilt
 
@@ -162,46 +164,33 @@ def cached_build(target: Path, build: Callable[[Path], None], what: str) -> Path
 
 
 def default_threads() -> int:
-    """onnxruntime intra-op threads when not configured: 1.
+    """Inference threads per embedding when not configured: 1.
 
-    Measured on the idle 2-core host (docs/benchmarks.md, Speed): two threads shorten one
-    embedding (float32 23.2 → 19.3 ms, int8 15.0 → 11.0 ms) but cost ~1.4x the CPU per face, and
-    end-to-end throughput moved little and not one way (10.38 vs 10.91 images/s float32, 12.30 vs
-    11.51 int8): one thread leaves the other core to another request or camera."""
+    Measured on the idle 2-core host with OpenVINO (docs/benchmarks.md, Speed): two threads shorten
+    one embedding (float32 21.2 → 13.8 ms, int8 11.4 → 7.6 ms) and raise one stream's end-to-end
+    rate (9.34 → 11.38 images/s float32) but cost ~1.3x the CPU per face (27.0 vs 21.0 ms): one
+    thread leaves the other core to another request or camera. ``FACEGATE_EMBED_THREADS=2`` suits
+    one camera or one login at a time."""
     return 1
 
 
 class SfaceOnnxEmbedder:
-    """SFace (float32 graph) through onnxruntime; same model and name as ``SfaceOpenCVEmbedder``.
-
-    ``InferenceSession.run`` is safe to call from several threads at once, so no lock is held.
-    """
+    """SFace (float32 graph) through onnxruntime or OpenVINO (``facegate.vision.runtime``); the
+    same model and name as ``SfaceOpenCVEmbedder``. ``embed`` is safe from several threads."""
 
     name = "sface"
     dim = 128
     input_size = 112
 
     def __init__(self, cache_dir: Path, model_path: Path | None = None,
-                 threads: int | None = None) -> None:
-        import onnxruntime as ort
-
+                 threads: int | None = None, runtime: str = "auto") -> None:
         path = self._converted_path(cache_dir, model_path)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or default_threads()
-        opts.inter_op_num_threads = 1
-        # no busy-waiting worker threads: they steal the CPU from everything else on small hosts
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                str(path), sess_options=opts, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # a corrupt cache file: say where it is
-            raise ModelFileError(f"cannot load the converted SFace model {path}: {exc}") from exc
-        self._input = self._session.get_inputs()[0].name
+        self.threads = threads or default_threads()
+        self._graph = open_graph(path, self.threads, runtime)
+        self.runtime = self._graph.runtime
         self.model_path = path
+        self.variant = f"{path.stem}-{self.runtime}"
+        """Names the exact graph and runtime (evaluation caches are keyed by it)."""
 
     def _converted_path(self, cache_dir: Path, model_path: Path | None) -> Path:
         """The ONNX file this embedder runs (built and cached on first use)."""
@@ -214,9 +203,7 @@ class SfaceOnnxEmbedder:
         return np.ascontiguousarray(rgb.transpose(2, 0, 1))
 
     def embed(self, aligned: ImageArray) -> FloatArray:
-        blob = self._blob(aligned)[None]
-        (out,) = self._session.run(None, {self._input: blob})
-        return normalize(out[0])
+        return normalize(self._graph.run(self._blob(aligned)[None])[0])
 
     def embed_many(self, crops: list[ImageArray]) -> list[FloatArray]:
         """Embed several aligned crops in one call (one at a time: the graph's batch is fixed)."""

@@ -21,6 +21,7 @@ from facegate.errors import ModelFileError
 from facegate.vision.embedder import FaceEmbedder, normalize
 from facegate.vision.model_files import sha256_of
 from facegate.vision.packs import EmbedderOptions, PackInfo
+from facegate.vision.runtime import OnnxRuntimeRunner
 
 PREFIX = "siamese:"
 SIAMESE_KIND = "facegate-siamese-v1"
@@ -93,29 +94,17 @@ class SiameseOnnxEmbedder:
     """Runs an exported siamese network on aligned crops with onnxruntime."""
 
     def __init__(self, model: SiameseModel, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
         self.name = model.name
         self.dim = model.dim
         self.input_size = model.input_size
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or max(1, min(4, os.cpu_count() or 1))
-        opts.inter_op_num_threads = 1
-        # no busy-waiting worker threads: they steal the CPU from everything else on small hosts
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self._session = ort.InferenceSession(str(model.path), opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise ModelFileError(f"{model.path}: onnxruntime cannot load it: {exc}") from exc
-        self._input = self._session.get_inputs()[0].name
+        self._graph = OnnxRuntimeRunner(model.path, threads or max(1, min(4, os.cpu_count() or 1)))
         self._lock = threading.Lock()
 
     def embed_batch(self, aligned: np.ndarray) -> FloatArray:
         """Unit embeddings of N aligned BGR crops (N×size×size×3 uint8)."""
         x = np.ascontiguousarray(aligned.transpose(0, 3, 1, 2), dtype=np.float32)
         with self._lock:
-            (out,) = self._session.run(None, {self._input: x})
-        out = np.asarray(out, dtype=np.float32)
+            out = self._graph.run(x).astype(np.float32)
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
     def embed(self, aligned: ImageArray) -> FloatArray:
