@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,13 @@ def test_onnx_embeddings_match_opencv(crops: list[np.ndarray], model_dir: Path, 
 def test_openvino_embeds_from_several_threads(crops: list[np.ndarray], model_dir: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
+    from facegate.vision.runtime import openvino_streams
+
     fast = SfaceOnnxEmbedder(model_dir, runtime="openvino")
+    compiled = fast._graph._compiled  # type: ignore[attr-defined]
+    # one stream per CPU at 1 thread each: concurrent callers run side by side, not in a queue
+    assert compiled.get_property("NUM_STREAMS") == openvino_streams(1) == max(1, os.cpu_count() or 1)
+    assert compiled.get_property("INFERENCE_NUM_THREADS") == openvino_streams(1)
     alone = [fast.embed(c) for c in crops[:24]]
     with ThreadPoolExecutor(4) as pool:  # one infer request per thread: no mixed-up outputs
         together = list(pool.map(fast.embed, crops[:24]))

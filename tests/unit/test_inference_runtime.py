@@ -35,3 +35,10 @@ def test_unknown_runtime_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings()
     monkeypatch.setenv("FACEGATE_INFERENCE_RUNTIME", "onnxruntime")
     assert Settings().inference_runtime == "onnxruntime"
+
+
+def test_openvino_streams_split_the_cpus_by_threads_per_inference() -> None:
+    assert runtime.openvino_streams(1, cpus=2) == 2
+    assert runtime.openvino_streams(2, cpus=2) == 1
+    assert runtime.openvino_streams(3, cpus=16) == 5
+    assert runtime.openvino_streams(4, cpus=2) == 1  # never zero

@@ -12,6 +12,7 @@ installed.
 from __future__ import annotations
 
 import importlib.util
+import os
 import threading
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -76,19 +77,33 @@ class OnnxRuntimeRunner:
         return np.asarray(out)
 
 
+def openvino_streams(threads: int, cpus: int | None = None) -> int:
+    """Parallel OpenVINO streams for ``threads`` threads per inference: one per ``threads`` CPUs.
+
+    One stream runs one inference at a time: with a single stream, two requests embedding at once
+    (two cameras, two logins) queue behind each other (measured: 2 callers x 60 faces took 2.64 s
+    vs 1.39 s for one caller, float32, 1 thread), where onnxruntime runs them side by side. With
+    ``cpus // threads`` streams they run in parallel again (int8: 6.3 ms/face of throughput for two
+    callers vs 11.0 with one stream) and one request's latency is unchanged."""
+    return max(1, (cpus or os.cpu_count() or 1) // max(1, threads))
+
+
 class OpenVinoRunner:
-    """OpenVINO's CPU plugin, latency mode, one stream; one infer request per calling thread."""
+    """OpenVINO's CPU plugin: ``openvino_streams`` streams of ``threads`` threads each; one infer
+    request per calling thread."""
 
     runtime = "openvino"
 
     def __init__(self, path: Path, threads: int) -> None:
         import openvino as ov
 
+        self.streams = openvino_streams(threads)
         try:
             core = ov.Core()
             self._compiled: Any = core.compile_model(
                 core.read_model(str(path)), "CPU",
-                {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1},
+                # INFERENCE_NUM_THREADS is the total over all streams
+                {"INFERENCE_NUM_THREADS": threads * self.streams, "NUM_STREAMS": self.streams},
             )
         except Exception as exc:
             raise ModelFileError(f"cannot load the model {path} in OpenVINO: {exc}") from exc
