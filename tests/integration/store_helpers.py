@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,3 +22,24 @@ def store_container(shared: Any, url: str | None, data_dir: Path) -> Container:
 
 def image(faces_dir: Path, rel: str) -> Any:
     return read_image_file(faces_dir / rel)
+
+
+@contextmanager
+def cli_runner(shared: Any) -> Iterator[Callable[..., Any]]:
+    """``run(*args)`` invokes the ``facegate`` CLI in-process with the shared, loaded pipeline
+    (the settings come from the environment, so set FACEGATE_* before entering)."""
+    from typer.testing import CliRunner
+
+    from facegate.cli import app, common
+
+    common.container.cache_clear()
+    common.container().__dict__["pipeline"] = shared.pipeline
+    runner = CliRunner()
+
+    def run(*args: object) -> Any:
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+    try:
+        yield run
+    finally:
+        common.container.cache_clear()

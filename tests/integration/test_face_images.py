@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
 from facegate.api.app import create_app
 from facegate.cli import app, common
@@ -28,7 +27,7 @@ from facegate.store.crypto import TemplateKeyError, face_image_aad, template_aad
 from facegate.store.keys import rotate_template_keys
 from facegate.store.models import FaceImage, FaceTemplate, Person
 from facegate.vision.pipeline import FacePipeline
-from tests.integration.store_helpers import image
+from tests.integration.store_helpers import cli_runner, image
 from tests.store_backends import BACKENDS, database_url
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -203,15 +202,8 @@ def cli(
     monkeypatch.setenv("FACEGATE_DATA_DIR", str(tmp_path / "d"))
     monkeypatch.setenv("FACEGATE_DATABASE_URL", url)
     monkeypatch.setenv("FACEGATE_STORE_FACE_IMAGES", "1")
-    common.container.cache_clear()
-    common.container().__dict__["pipeline"] = shared_container.pipeline
-    runner = CliRunner()
-
-    def run(*args: object) -> Any:
-        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-
-    yield run
-    common.container.cache_clear()
+    with cli_runner(shared_container) as run:
+        yield run
 
 
 def test_reembed_builds_templates_for_another_model_from_stored_images(

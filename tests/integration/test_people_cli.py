@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from facegate.cli import app, common
+from tests.integration.store_helpers import cli_runner
 from tests.store_backends import BACKENDS, database_url
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,15 +32,8 @@ def cli(
 ) -> Iterator[Any]:
     monkeypatch.setenv("FACEGATE_DATA_DIR", str(tmp_path / "d"))
     monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url(request.param, tmp_path))
-    common.container.cache_clear()
-    common.container().__dict__["pipeline"] = shared_container.pipeline
-    runner = CliRunner()
-
-    def run(*args: str) -> Any:
-        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-
-    yield run
-    common.container.cache_clear()
+    with cli_runner(shared_container) as run:
+        yield run
 
 
 def test_people_commands(cli: Any, faces_dir: Path, tmp_path: Path) -> None:
