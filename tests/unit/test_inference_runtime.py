@@ -15,6 +15,7 @@ from facegate.vision import runtime
 def test_auto_prefers_openvino_when_installed() -> None:
     assert importlib.util.find_spec("openvino") is not None  # the test extras install it
     assert runtime.resolve_runtime("auto") == "openvino"
+    assert runtime.resolve_runtime("auto", prefer_openvino=False) == "onnxruntime"
     assert runtime.resolve_runtime("onnxruntime") == "onnxruntime"
 
 

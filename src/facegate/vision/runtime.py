@@ -39,12 +39,13 @@ def openvino_available() -> bool:
     return importlib.util.find_spec("openvino") is not None
 
 
-def resolve_runtime(runtime: str) -> str:
-    """``auto`` → ``openvino`` when installed, else ``onnxruntime``; unknown names are refused."""
+def resolve_runtime(runtime: str, prefer_openvino: bool = True) -> str:
+    """``auto`` → ``openvino`` when installed and the graph prefers it, else ``onnxruntime``;
+    unknown names are refused."""
     if runtime not in RUNTIMES:
         raise ConfigError(f"unknown inference runtime '{runtime}'; choose one of {', '.join(RUNTIMES)}")
     if runtime == "auto":
-        return "openvino" if openvino_available() else "onnxruntime"
+        return "openvino" if prefer_openvino and openvino_available() else "onnxruntime"
     if runtime == "openvino" and not openvino_available():
         raise ConfigError(f"the OpenVINO runtime is not installed; {OPENVINO_HINT}")
     return runtime
@@ -118,8 +119,8 @@ class OpenVinoRunner:
         return np.array(request.infer({0: blob})[self._output])
 
 
-def open_graph(path: Path, threads: int, runtime: str = "auto") -> GraphRunner:
+def open_graph(path: Path, threads: int, runtime: str = "auto", prefer_openvino: bool = True) -> GraphRunner:
     """``path`` compiled for the CPU by ``runtime`` (see ``resolve_runtime``)."""
-    if resolve_runtime(runtime) == "openvino":
+    if resolve_runtime(runtime, prefer_openvino) == "openvino":
         return OpenVinoRunner(path, threads)
     return OnnxRuntimeRunner(path, threads)

@@ -279,6 +279,7 @@ class SfaceInt8Embedder(SfaceOnnxEmbedder):
     """SFace as a static int8 graph (see the module docstring)."""
 
     name = "sface-int8"
+    prefers_openvino = True  # ~4x faster there (module docstring)
 
     def __init__(self, cache_dir: Path, model_path: Path | None = None,
                  threads: int | None = None, runtime: str = "auto") -> None:

@@ -181,12 +181,16 @@ class SfaceOnnxEmbedder:
     name = "sface"
     dim = 128
     input_size = 112
+    prefers_openvino = False
+    """``auto`` runs the float graph on onnxruntime: with OpenVINO the e2e stream-window test saw
+    the server's first decision stall in 3 of ~35 runs (0 of 24 on onnxruntime; cause not found
+    yet), and one thread is only ~2% faster there. ``FACEGATE_INFERENCE_RUNTIME=openvino`` opts in."""
 
     def __init__(self, cache_dir: Path, model_path: Path | None = None,
                  threads: int | None = None, runtime: str = "auto") -> None:
         path = self._converted_path(cache_dir, model_path)
         self.threads = threads or default_threads()
-        self._graph = open_graph(path, self.threads, runtime)
+        self._graph = open_graph(path, self.threads, runtime, self.prefers_openvino)
         self.runtime = self._graph.runtime
         self.model_path = path
         self.variant = f"{path.stem}-{self.runtime}"
