@@ -57,10 +57,10 @@ def genuine_probes(rng: np.random.Generator, rows: np.ndarray, cos: float = 0.6)
 
 def lfw_pairs(data: Path, people: int, cache_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """Enrolled and probe embeddings (row i = the same person) of LFW people with ≥ 2 images."""
-    from facegate.container import Container
-    from facegate.eval.lfw import EmbeddingCache, cache_file, embed_images
-    from facegate.settings import Settings
-    from facegate.vision.pipeline import FaceChoice
+    from facegate.app.bootstrap import Container
+    from facegate.core.settings import Settings
+    from facegate.core.vision.pipeline import FaceChoice
+    from facegate.research.eval.lfw import EmbeddingCache, cache_file, embed_images
 
     root = data / "lfw" / "lfw-deepfunneled"
     names = [d.name for d in sorted(root.iterdir()) if len(list(d.glob("*.jpg"))) >= 2][:people]
@@ -80,7 +80,7 @@ def percentiles(ts: list[float]) -> tuple[float, float]:
 
 def bench_exact(gallery: np.ndarray, probes: np.ndarray, real: tuple[np.ndarray, np.ndarray],
                 queries: int) -> dict[str, Any]:
-    from facegate.matching_index import GalleryIndex
+    from facegate.core.matching.index import GalleryIndex
 
     n = len(gallery)
     gc.collect()
@@ -123,8 +123,8 @@ def bench_pgvector(server: Any, gallery: np.ndarray, probes: np.ndarray, queries
                    ef_search: list[int]) -> list[dict[str, Any]]:
     import psycopg
 
-    from facegate.services.identification import PgVectorSearch
-    from facegate.store.db import Database
+    from facegate.core.people.identification import PgVectorSearch
+    from facegate.core.store.db import Database
 
     n = len(gallery)
     name = f"bench_{n}_{int(time.time())}"

@@ -22,11 +22,11 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from facegate.container import Container
-from facegate.domain import ImageArray
-from facegate.liveness.landmarks import FrameMeasurer, MeshLandmarker
-from facegate.settings import Settings
-from facegate.vision.detector import largest_face
+from facegate.app.bootstrap import Container
+from facegate.core.domain import ImageArray
+from facegate.core.liveness.landmarks import FrameMeasurer, MeshLandmarker
+from facegate.core.settings import Settings
+from facegate.core.vision.detector import largest_face
 
 
 def timed(fn: Callable[[], object], repeat: int = 1) -> float:

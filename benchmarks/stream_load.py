@@ -83,9 +83,9 @@ def load_frames(limit: int = 300) -> list[bytes]:
 
 def prepare(data_dir: Path) -> tuple[str, float, float]:
     """Migrate, enrol one person, create a device token; measure the in-process anchor."""
-    from facegate.container import Container
-    from facegate.settings import Settings
-    from facegate.vision.images import read_image_file
+    from facegate.app.bootstrap import Container
+    from facegate.core.settings import Settings
+    from facegate.core.vision.images import read_image_file
 
     c = Container(Settings(data_dir=data_dir))
     c.prepare_store()
@@ -110,7 +110,7 @@ def start_server(data_dir: Path, port: int, workers: int | None) -> subprocess.P
     env = {**os.environ, "FACEGATE_DATA_DIR": str(data_dir), "FACEGATE_STREAM_LOG_INTERVAL_S": "60"}
     if workers is not None:
         env["FACEGATE_STREAM_WORKERS"] = str(workers)
-    cmd = [sys.executable, "-m", "uvicorn", "facegate.api.main:app", "--host", "127.0.0.1",
+    cmd = [sys.executable, "-m", "uvicorn", "facegate.app.main:app", "--host", "127.0.0.1",
            "--port", str(port), "--log-level", "warning"]
     proc = subprocess.Popen(cmd, env=env)
     import httpx
@@ -138,7 +138,7 @@ async def run_client(url: str, token: str, frames: list[bytes], fps: float, seco
                      offset: int) -> ClientRun:
     from websockets.asyncio.client import connect
 
-    from facegate.stream.protocol import FrameHeader, encode_frame
+    from facegate.features.access.protocol import FrameHeader, encode_frame
 
     sent_at: dict[int, float] = {}
     latencies: list[float] = []

@@ -5,7 +5,7 @@
 (default ``--out``: src/facegate/vision/calibration/sface_int8_v2.b64, the file the pack reads).
 
 Run once when the float32 SFace conversion or the int8 build changes (then bump
-``facegate.vision.sface_int8._INT8_VERSION``). Calibration faces are NOT from LFW, so the LFW
+``facegate.core.vision.sface_int8._INT8_VERSION``). Calibration faces are NOT from LFW, so the LFW
 accuracy of the pack (``facegate bench lfw --model sface-int8``) is not measured on its own
 calibration data: every YuNet face of ``faces/people/*/*`` and ``faces/scenes/*`` and the first
 face of every 6th frame of ``video/*``, aligned as the pipeline aligns them.
@@ -33,8 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def calibration_faces(data: Path) -> np.ndarray:
-    from facegate.vision.align import align_face
-    from facegate.vision.detector import YunetDetector
+    from facegate.core.vision.align import align_face
+    from facegate.core.vision.detector import YunetDetector
 
     det = YunetDetector()
     crops = []
@@ -72,7 +72,7 @@ def measure(float_path: Path, faces: np.ndarray) -> bytes:
     from onnxruntime.quantization import CalibrationDataReader, quantize_static
     from onnxruntime.quantization.calibrate import load_tensors_data
 
-    from facegate.vision import sface_int8 as si
+    from facegate.core.vision import sface_int8 as si
 
     plain = si._prepared_float(float_path, None)
     outputs = [a.output[0] for a, _ in si._equalize_pairs(plain)]
@@ -118,8 +118,8 @@ def measure(float_path: Path, faces: np.ndarray) -> bytes:
 
 
 def main() -> int:
-    from facegate.vision import sface_int8
-    from facegate.vision.sface_onnx import float_sface_path
+    from facegate.core.vision import sface_int8
+    from facegate.core.vision.sface_onnx import float_sface_path
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")

@@ -45,7 +45,7 @@ def lfw_dir(data_dir: Path) -> Path:
 @pytest.fixture
 def settings(tmp_path: Path):  # type: ignore[no-untyped-def]
     """Settings isolated in a temporary data dir (SQLite file inside it)."""
-    from facegate.settings import Settings
+    from facegate.core.settings import Settings
 
     return Settings(data_dir=tmp_path / "data")
 
@@ -53,8 +53,8 @@ def settings(tmp_path: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def shared_container(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """One container with models loaded, shared by read-only vision tests (models load once)."""
-    from facegate.container import Container
-    from facegate.settings import Settings
+    from facegate.app.bootstrap import Container
+    from facegate.core.settings import Settings
 
     return Container(Settings(data_dir=tmp_path_factory.mktemp("shared-data")))
 
@@ -64,7 +64,7 @@ def client(settings) -> Iterator[object]:  # type: ignore[no-untyped-def]
     """A TestClient on a fresh app with its own data dir."""
     from fastapi.testclient import TestClient
 
-    from facegate.api.app import create_app
+    from facegate.app.http import create_app
 
     with TestClient(create_app(settings)) as c:
         yield c

@@ -1,3 +1,3 @@
-from facegate.cli import main
+from facegate.app.cli import main
 
 main()

@@ -95,7 +95,7 @@ def server(
                    capture_output=True)
     with log.open("wb") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "facegate.api.main:app", "--host", "127.0.0.1",
+            [sys.executable, "-m", "uvicorn", "facegate.app.main:app", "--host", "127.0.0.1",
              "--port", str(port), "--log-level", "warning"],
             env=env, stdout=fh, stderr=subprocess.STDOUT,
         )

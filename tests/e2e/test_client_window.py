@@ -33,11 +33,11 @@ import httpx
 import numpy as np
 import pytest
 
-from facegate.container import Container
-from facegate.domain import ImageArray
-from facegate.settings import Settings
-from facegate.stream.client import NO_WINDOW, display_available
-from facegate.vision.images import read_image_file
+from facegate.app.bootstrap import Container
+from facegate.core.domain import ImageArray
+from facegate.core.settings import Settings
+from facegate.core.vision.images import read_image_file
+from facegate.features.access.client import NO_WINDOW, display_available
 
 pytestmark = pytest.mark.slow
 
@@ -217,7 +217,7 @@ def gate_server(tmp_path: Path, faces_dir: Path) -> Iterator[Gate]:
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "facegate.api.main:app", "--host", "127.0.0.1",
+            [sys.executable, "-m", "uvicorn", "facegate.app.main:app", "--host", "127.0.0.1",
              "--port", str(port), "--log-level", "warning"],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )

@@ -7,9 +7,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from facegate.container import Container
-from facegate.settings import Settings
-from facegate.vision.images import read_image_file
+from facegate.app.bootstrap import Container
+from facegate.core.settings import Settings
+from facegate.core.vision.images import read_image_file
 
 
 def store_container(shared: Any, url: str | None, data_dir: Path) -> Container:
@@ -30,7 +30,8 @@ def cli_runner(shared: Any) -> Iterator[Callable[..., Any]]:
     (the settings come from the environment, so set FACEGATE_* before entering)."""
     from typer.testing import CliRunner
 
-    from facegate.cli import app, common
+    from facegate.app.cli import app
+    from facegate.core import cli as common
 
     common.container.cache_clear()
     common.container().__dict__["pipeline"] = shared.pipeline

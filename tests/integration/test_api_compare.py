@@ -81,8 +81,8 @@ def test_missing_field_and_unknown_route(client) -> None:  # type: ignore[no-unt
 def test_upload_byte_limit(tmp_path: Path, faces_dir: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from facegate.api.app import create_app
-    from facegate.settings import Settings
+    from facegate.app.http import create_app
+    from facegate.core.settings import Settings
 
     app = create_app(Settings(data_dir=tmp_path, max_upload_bytes=1000))
     with TestClient(app) as c:

@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from facegate.domain import AuditEvent
-from facegate.errors import ConflictError, FaceQualityError
-from facegate.services.enrollment import EnrollImage, EnrollMode
-from facegate.store.audit import AuditQuery
+from facegate.core.domain import AuditEvent
+from facegate.core.errors import ConflictError, FaceQualityError
+from facegate.core.people.enrollment import EnrollImage, EnrollMode
+from facegate.core.store.audit import AuditQuery
 from tests.integration.store_helpers import image, store_container
 from tests.store_backends import BACKENDS, database_url
 

@@ -15,18 +15,19 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from facegate.api.app import create_app
-from facegate.cli import app, common
-from facegate.container import Container
-from facegate.domain import FloatArray, ImageArray
-from facegate.errors import FaceGateError, FaceQualityError, NotFoundError
-from facegate.services.enrollment import EnrollImage
-from facegate.settings import Settings
-from facegate.store import people as store
-from facegate.store.crypto import TemplateKeyError, face_image_aad, template_aad
-from facegate.store.keys import rotate_template_keys
-from facegate.store.models import FaceImage, FaceTemplate, Person
-from facegate.vision.pipeline import FacePipeline
+from facegate.app.bootstrap import Container
+from facegate.app.cli import app
+from facegate.app.http import create_app
+from facegate.core import cli as common
+from facegate.core.domain import FloatArray, ImageArray
+from facegate.core.errors import FaceGateError, FaceQualityError, NotFoundError
+from facegate.core.people.enrollment import EnrollImage
+from facegate.core.settings import Settings
+from facegate.core.store import people as store
+from facegate.core.store.crypto import TemplateKeyError, face_image_aad, template_aad
+from facegate.core.store.keys import rotate_template_keys
+from facegate.core.store.models import FaceImage, FaceTemplate, Person
+from facegate.core.vision.pipeline import FacePipeline
 from tests.integration.store_helpers import cli_runner, image
 from tests.store_backends import BACKENDS, database_url
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from facegate.errors import NotFoundError
-from facegate.services.identification import MemorySearch, PgVectorSearch
+from facegate.core.errors import NotFoundError
+from facegate.core.people.identification import MemorySearch, PgVectorSearch
 from tests.integration.store_helpers import image, store_container
 from tests.store_backends import BACKENDS, database_url
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from facegate.eval.identify_bench import IdentifyBenchOptions, run_identify_bench, write_report
+from facegate.research.eval.identify_bench import IdentifyBenchOptions, run_identify_bench, write_report
 
 
 def test_open_set_protocol_on_a_small_subset(

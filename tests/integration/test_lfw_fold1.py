@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facegate.container import Container
-from facegate.eval.lfw_pairs import accuracy_at, load_pairs
-from facegate.matching import cosine_similarity
-from facegate.vision.images import read_image_file
-from facegate.vision.pipeline import FaceChoice
+from facegate.app.bootstrap import Container
+from facegate.core.matching.similarity import cosine_similarity
+from facegate.core.vision.images import read_image_file
+from facegate.core.vision.pipeline import FaceChoice
+from facegate.research.eval.lfw_pairs import accuracy_at, load_pairs
 
 
 @pytest.mark.slow

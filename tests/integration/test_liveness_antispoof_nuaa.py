@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facegate.container import Container
-from facegate.eval.spoof_bench import compute_spoof_metrics
-from facegate.liveness.training import extract_features, list_images
+from facegate.app.bootstrap import Container
+from facegate.core.liveness.training import extract_features, list_images
+from facegate.research.eval.spoof_bench import compute_spoof_metrics
 
 
 def test_shipped_model_on_nuaa_test_subsample(shared_container: Container, data_dir: Path) -> None:

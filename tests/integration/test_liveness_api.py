@@ -11,8 +11,8 @@ import cv2
 import pytest
 from fastapi.testclient import TestClient
 
-from facegate.api.app import create_app
-from facegate.settings import Settings
+from facegate.app.http import create_app
+from facegate.core.settings import Settings
 
 
 @pytest.fixture

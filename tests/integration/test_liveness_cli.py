@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from facegate.cli import app, common
-from facegate.liveness.challenge import InvalidStepsError
+from facegate.app.cli import app
+from facegate.core import cli as common
+from facegate.core.liveness.challenge import InvalidStepsError
 
 
 @pytest.fixture

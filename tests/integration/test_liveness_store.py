@@ -10,9 +10,9 @@ import secrets
 
 import pytest
 
-from facegate.errors import ConflictError
-from facegate.store.crypto import KeyRing, TemplateCipher
-from facegate.store.db import Database
+from facegate.core.errors import ConflictError
+from facegate.core.store.crypto import KeyRing, TemplateCipher
+from facegate.core.store.db import Database
 from tests.store_backends import backend_url  # noqa: F401  (fixture)
 from tests.unit.test_liveness_service import BLINK, OPEN, make_service, timed
 

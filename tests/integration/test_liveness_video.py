@@ -11,10 +11,10 @@ from pathlib import Path
 import cv2
 import pytest
 
-from facegate.container import Container
-from facegate.liveness.challenge import FrameTimingError, Step
-from facegate.services.liveness import LivenessService, LivenessSession, TimedFrame
-from facegate.settings import Settings
+from facegate.app.bootstrap import Container
+from facegate.core.liveness.challenge import FrameTimingError, Step
+from facegate.core.liveness.service import LivenessService, LivenessSession, TimedFrame
+from facegate.core.settings import Settings
 
 
 def video_frames(path: Path, every: int = 2, start_ms: int = 0, limit: int | None = None) -> list[TimedFrame]:

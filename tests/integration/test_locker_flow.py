@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from facegate.container import Container
-from facegate.liveness.challenge import Step
-from facegate.services.lockers import KeyRefusedError
-from facegate.services.lockers_capture import Recording, read_frames
-from facegate.services.lockers_rules import LockerUnavailableError
-from facegate.settings import Settings
-from facegate.store.audit import AuditQuery
+from facegate.app.bootstrap import Container
+from facegate.core.liveness.challenge import Step
+from facegate.core.settings import Settings
+from facegate.core.store.audit import AuditQuery
+from facegate.features.lockers.capture import Recording, read_frames
+from facegate.features.lockers.rules import LockerUnavailableError
+from facegate.features.lockers.service import KeyRefusedError
 
 STEPS = "blink,turn_left,turn_right"  # what webcam_blink_turns.webm shows, in this order
 

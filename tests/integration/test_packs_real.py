@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facegate.container import Container
-from facegate.settings import Settings
-from facegate.vision.images import read_image_file
-from facegate.vision.pipeline import FaceChoice
+from facegate.app.bootstrap import Container
+from facegate.core.settings import Settings
+from facegate.core.vision.images import read_image_file
+from facegate.core.vision.pipeline import FaceChoice
 
 
 def _embed(c: Container, path: Path) -> np.ndarray:

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from facegate.api.app import create_app
-from facegate.container import Container
-from facegate.settings import Settings
+from facegate.app.bootstrap import Container
+from facegate.app.http import create_app
+from facegate.core.settings import Settings
 from tests.store_backends import BACKENDS, database_url
 
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from facegate.cli import app, common
+from facegate.app.cli import app
+from facegate.core import cli as common
 from tests.integration.store_helpers import cli_runner
 from tests.store_backends import BACKENDS, database_url
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from facegate.api.app import create_app
-from facegate.container import Container
-from facegate.services.identification import MemorySearch
-from facegate.settings import Settings
+from facegate.app.bootstrap import Container
+from facegate.app.http import create_app
+from facegate.core.people.identification import MemorySearch
+from facegate.core.settings import Settings
 from tests.integration.store_helpers import image, store_container
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from facegate.container import Container
-from facegate.errors import ConfigError
-from facegate.services.identification import MemorySearch, PgVectorSearch
-from facegate.settings import Settings
+from facegate.app.bootstrap import Container
+from facegate.core.errors import ConfigError
+from facegate.core.people.identification import MemorySearch, PgVectorSearch
+from facegate.core.settings import Settings
 from tests.integration.store_helpers import image
 from tests.store_backends import postgres_url
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from facegate.services.identification import PgVectorSearch
-from facegate.store.db import Database
+from facegate.core.people.identification import PgVectorSearch
+from facegate.core.store.db import Database
 from tests.store_backends import postgres_url
 
 DIM = 128

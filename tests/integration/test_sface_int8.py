@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facegate.domain import Embedding
-from facegate.errors import ModelMismatchError
-from facegate.matching import compare_embeddings
-from facegate.vision.align import align_face
-from facegate.vision.detector import YunetDetector, most_central_face
-from facegate.vision.images import read_image_file
-from facegate.vision.packs import PACKS, EmbedderOptions
-from facegate.vision.sface_int8 import SfaceInt8Embedder, _decode_calibration, int8_sface_path
-from facegate.vision.sface_onnx import SfaceOnnxEmbedder
+from facegate.core.domain import Embedding
+from facegate.core.errors import ModelMismatchError
+from facegate.core.matching.similarity import compare_embeddings
+from facegate.core.vision.align import align_face
+from facegate.core.vision.detector import YunetDetector, most_central_face
+from facegate.core.vision.images import read_image_file
+from facegate.core.vision.packs import PACKS, EmbedderOptions
+from facegate.core.vision.sface_int8 import SfaceInt8Embedder, _decode_calibration, int8_sface_path
+from facegate.core.vision.sface_onnx import SfaceOnnxEmbedder
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facegate.vision.align import align_face
-from facegate.vision.detector import YunetDetector
-from facegate.vision.embedder import SfaceOpenCVEmbedder
-from facegate.vision.images import read_image_file
-from facegate.vision.sface_onnx import SfaceOnnxEmbedder, float_sface_path
+from facegate.core.vision.align import align_face
+from facegate.core.vision.detector import YunetDetector
+from facegate.core.vision.embedder import SfaceOpenCVEmbedder
+from facegate.core.vision.images import read_image_file
+from facegate.core.vision.sface_onnx import SfaceOnnxEmbedder, float_sface_path
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_onnx_embeddings_match_opencv(crops: list[np.ndarray], model_dir: Path, 
 def test_openvino_embeds_from_several_threads(crops: list[np.ndarray], model_dir: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from facegate.vision.runtime import openvino_streams
+    from facegate.core.vision.runtime import openvino_streams
 
     fast = SfaceOnnxEmbedder(model_dir, runtime="openvino")
     compiled = fast._graph._compiled  # type: ignore[attr-defined]

@@ -25,13 +25,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from facegate.container import Container
-from facegate.domain import ImageArray
-from facegate.settings import Settings
-from facegate.store.audit import AuditQuery
-from facegate.stream.client import ClientOptions, ClientStats, StreamClient, encode_jpeg
-from facegate.stream.protocol import FrameHeader, encode_frame
-from facegate.vision.images import read_image_file
+from facegate.app.bootstrap import Container
+from facegate.core.domain import ImageArray
+from facegate.core.settings import Settings
+from facegate.core.store.audit import AuditQuery
+from facegate.core.vision.images import read_image_file
+from facegate.features.access.client import ClientOptions, ClientStats, StreamClient, encode_jpeg
+from facegate.features.access.protocol import FrameHeader, encode_frame
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,7 @@ def enrolled(tmp_path: Path, faces_dir: Path) -> Container:
 def test_enrolled_person_granted_stranger_denied_and_logged(
     enrolled: Container, faces_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from facegate.api.app import create_app
+    from facegate.app.http import create_app
 
     _, token = enrolled.devices.create("front-door")
     known = scene_jpeg(faces_dir / "scenes" / "obama1.jpg")  # not the enrolment photo
@@ -87,8 +87,8 @@ def test_enrolled_person_granted_stranger_denied_and_logged(
 
     from typer.testing import CliRunner
 
-    from facegate.cli import app
-    from facegate.cli.common import container
+    from facegate.app.cli import app
+    from facegate.core.cli import container
 
     monkeypatch.setenv("FACEGATE_DATA_DIR", str(enrolled.settings.data_dir))
     container.cache_clear()
@@ -118,7 +118,7 @@ class Server:
 
     def start(self) -> None:
         env = {**os.environ, "FACEGATE_DATA_DIR": str(self.data_dir), **self.env}
-        cmd = [sys.executable, "-m", "uvicorn", "facegate.api.main:app", "--host", "127.0.0.1",
+        cmd = [sys.executable, "-m", "uvicorn", "facegate.app.main:app", "--host", "127.0.0.1",
                "--port", str(self.port), "--log-level", "warning"]
         self.proc = subprocess.Popen(cmd, env=env)
         deadline = time.monotonic() + 60
@@ -219,7 +219,7 @@ def test_client_reconnects_after_the_server_is_killed(device: tuple[Path, str], 
 
 
 def yellow_pixels(frame: ImageArray) -> int:
-    """Pixels of the local detector's box colour (facegate.vision.draw.YELLOW), after mp4 coding."""
+    """Pixels of the local detector's box colour (facegate.core.vision.draw.YELLOW), after mp4 coding."""
     b, g, r = (frame[..., k].astype(int) for k in range(3))
     return int(np.count_nonzero((b < 90) & (g > 160) & (r > 200)))
 
@@ -277,7 +277,7 @@ def test_client_without_server_keeps_local_boxes_and_stops_cleanly_on_ctrl_c(
 ) -> None:
     """No server at all: the client keeps retrying, draws local boxes; SIGINT → exit 130, file ok."""
     out = tmp_path / "offline.mp4"
-    cmd = [sys.executable, "-c", "from facegate.cli import main; main()", "client",
+    cmd = [sys.executable, "-c", "from facegate.app.cli import main; main()", "client",
            "--server", f"http://127.0.0.1:{free_port()}", "--source",
            str(data_dir / "video" / "talking_blinks_1.mp4"), "--headless", "--out", str(out)]
     proc = subprocess.Popen(

@@ -14,25 +14,25 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="PyTorch not installed: pip install torch==2.13.0")
 
-from facegate.training.data import (  # noqa: E402
+from facegate.core.vision.detector import YunetDetector  # noqa: E402
+from facegate.core.vision.packs import get_pack  # noqa: E402
+from facegate.research.training.data import (  # noqa: E402
     IMAGE_DIR,
     CropCache,
     IdentitySplit,
     align_images,
     list_images,
 )
-from facegate.training.evaluate import embed_crops  # noqa: E402
-from facegate.training.export import export_onnx  # noqa: E402
-from facegate.training.model import VerifierNet  # noqa: E402
-from facegate.training.trainer import (  # noqa: E402
+from facegate.research.training.evaluate import embed_crops  # noqa: E402
+from facegate.research.training.export import export_onnx  # noqa: E402
+from facegate.research.training.model import VerifierNet  # noqa: E402
+from facegate.research.training.trainer import (  # noqa: E402
     TrainOptions,
     TrainResult,
     load_checkpoint,
     net_from_checkpoint,
     train_siamese,
 )
-from facegate.vision.detector import YunetDetector  # noqa: E402
-from facegate.vision.packs import get_pack  # noqa: E402
 
 TRAIN_IDS, VAL_IDS, PER_ID = 6, 2, 8
 

@@ -9,12 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
-from facegate.container import Container
-from facegate.errors import ModelFileError
-from facegate.matching import cosine_similarity
-from facegate.vision.images import read_image_file
-from facegate.vision.model_files import ModelFile, locate_model
-from facegate.vision.pipeline import FaceChoice
+from facegate.app.bootstrap import Container
+from facegate.core.errors import ModelFileError
+from facegate.core.matching.similarity import cosine_similarity
+from facegate.core.vision.images import read_image_file
+from facegate.core.vision.model_files import ModelFile, locate_model
+from facegate.core.vision.pipeline import FaceChoice
 
 PEOPLE = ["amy", "bernadette", "howard", "leonard", "penny", "raj", "sheldon", "stuart"]
 
@@ -105,7 +105,7 @@ def test_tampered_model_file_refused(tmp_path: Path) -> None:
 
 
 def test_annotated_output_draws(shared_container: Container, faces_dir: Path) -> None:
-    from facegate.vision.draw import draw_faces
+    from facegate.core.vision.draw import draw_faces
 
     img = read_image_file(faces_dir / "scenes" / "kit_with_rose.jpg")
     out = draw_faces(img, shared_container.pipeline.detect(img))

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from facegate.container import Container
-from facegate.settings import Settings
+from facegate.app.bootstrap import Container
+from facegate.core.settings import Settings
 
 
 def run(data: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from facegate.container import Container
-from facegate.settings import Settings
-from facegate.store.audit import AuditQuery
+from facegate.app.bootstrap import Container
+from facegate.core.settings import Settings
+from facegate.core.store.audit import AuditQuery
 
 PASSWORD = "integration pw 1"
 FPS = 15.0
@@ -51,7 +51,7 @@ def video_frames(data_dir: Path) -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Container]]:
-    from facegate.api.app import create_app
+    from facegate.app.http import create_app
 
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("web-int"), testing=True,

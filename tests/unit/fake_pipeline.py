@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facegate.domain import (
+from facegate.core.domain import (
     AnalyzedFace,
     Box,
     DetectedFace,
@@ -17,7 +17,7 @@ from facegate.domain import (
     ImageArray,
     Landmarks,
 )
-from facegate.vision.pipeline import FaceChoice, ImageAnalysis
+from facegate.core.vision.pipeline import FaceChoice, ImageAnalysis
 
 DIM = 16
 

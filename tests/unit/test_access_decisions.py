@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facegate.domain import (
+from facegate.core.domain import (
     AnalyzedFace,
     AuditEvent,
     Box,
@@ -18,7 +18,7 @@ from facegate.domain import (
     ImageArray,
     Landmarks,
 )
-from facegate.services.access import (
+from facegate.features.access.decisions import (
     AccessDecision,
     AccessOptions,
     AccessService,
@@ -173,7 +173,7 @@ def test_session_logs_one_line_per_settled_decision(tmp_path: Path) -> None:
 
 
 def test_process_jpeg_refuses_bad_bytes() -> None:
-    from facegate.errors import InvalidImageError
+    from facegate.core.errors import InvalidImageError
 
     session = AccessService(scripted(), FakeAudit()).open_session("x")
     with pytest.raises(InvalidImageError):
@@ -183,9 +183,9 @@ def test_process_jpeg_refuses_bad_bytes() -> None:
 def test_decode_jpeg_frame_matches_the_general_decoder_and_checks_limits() -> None:
     import cv2
 
-    from facegate.errors import ImageTooLargeError, InvalidImageError
-    from facegate.services.access import decode_jpeg_frame
-    from facegate.vision.images import ImageLimits, decode_image
+    from facegate.core.errors import ImageTooLargeError, InvalidImageError
+    from facegate.core.vision.images import ImageLimits, decode_image
+    from facegate.features.access.decisions import decode_jpeg_frame
 
     rng = np.random.default_rng(0)
     img = cv2.GaussianBlur(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8), (5, 5), 0)
@@ -221,8 +221,8 @@ def test_a_failed_audit_write_refuses_the_frame_and_is_retried() -> None:
 def test_delay_hook_is_refused_outside_test_mode(tmp_path: Path) -> None:
     from pydantic import ValidationError
 
-    from facegate.container import Container
-    from facegate.settings import Settings
+    from facegate.app.bootstrap import Container
+    from facegate.core.settings import Settings
 
     with pytest.raises(ValidationError, match="FACEGATE_STREAM_TEST_MODE"):
         Settings(data_dir=tmp_path, stream_test_delay_ms=100)

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facegate.domain import Box, DetectedFace, Landmarks
-from facegate.vision.align import REFERENCE_112, align_face, similarity_transform
-from facegate.vision.quality import QualityThresholds, estimate_yaw_pitch, measure_quality
+from facegate.core.domain import Box, DetectedFace, Landmarks
+from facegate.core.vision.align import REFERENCE_112, align_face, similarity_transform
+from facegate.core.vision.quality import QualityThresholds, estimate_yaw_pitch, measure_quality
 
 
 def _face(points: np.ndarray, width: float = 100.0) -> DetectedFace:

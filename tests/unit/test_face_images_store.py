@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from facegate.domain import (
+from facegate.core.domain import (
     AnalyzedFace,
     Box,
     DetectedFace,
@@ -18,10 +18,10 @@ from facegate.domain import (
     ImageArray,
     Landmarks,
 )
-from facegate.services import reembed
-from facegate.store import people as store
-from facegate.store.crypto import KeyStore, TemplateCipher, TemplateKeyError, face_image_aad
-from facegate.store.db import Database
+from facegate.core.store import people as store
+from facegate.core.store.crypto import KeyStore, TemplateCipher, TemplateKeyError, face_image_aad
+from facegate.core.store.db import Database
+from facegate.features.faces import reembed
 from tests.store_backends import backend_url  # noqa: F401  (fixture)
 
 DIM = 16

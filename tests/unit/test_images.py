@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from facegate.errors import ImageTooLargeError, InvalidImageError
-from facegate.vision.images import ImageLimits, decode_image, read_image_file
+from facegate.core.errors import ImageTooLargeError, InvalidImageError
+from facegate.core.vision.images import ImageLimits, decode_image, read_image_file
 
 
 def _encode(img: Image.Image, fmt: str, **kw: object) -> bytes:

@@ -7,9 +7,9 @@ import importlib.util
 import pytest
 from pydantic import ValidationError
 
-from facegate.errors import ConfigError
-from facegate.settings import Settings
-from facegate.vision import runtime
+from facegate.core.errors import ConfigError
+from facegate.core.settings import Settings
+from facegate.core.vision import runtime
 
 
 def test_auto_prefers_openvino_when_installed() -> None:

@@ -7,15 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from facegate.eval.lfw import fuse_out_of_fold, score_pairs, summarize
-from facegate.eval.lfw_pairs import (
+from facegate.research.eval.lfw import fuse_out_of_fold, score_pairs, summarize
+from facegate.research.eval.lfw_pairs import (
     PairsFormatError,
     accuracy_at,
     best_threshold,
     parse_pairs,
     ten_fold,
 )
-from facegate.eval.metrics import equal_error_rate, roc_auc, roc_curve, tar_at_far
+from facegate.research.eval.metrics import equal_error_rate, roc_auc, roc_curve, tar_at_far
 
 NAMES = st.from_regex(r"[A-Z][a-z]{1,6}_[A-Z][a-z]{1,6}", fullmatch=True)
 INDEX = st.integers(min_value=1, max_value=9999)
@@ -110,7 +110,7 @@ def test_roc_perfect_and_ties() -> None:
 
 
 def test_score_pairs_marks_missing_faces() -> None:
-    from facegate.eval.lfw_pairs import Pair
+    from facegate.research.eval.lfw_pairs import Pair
 
     a = np.array([1.0, 0.0], dtype=np.float32)
     b = np.array([0.6, 0.8], dtype=np.float32)

@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facegate.domain import Box, DetectedFace, Landmarks
-from facegate.errors import ModelFileError
-from facegate.eval.spoof_bench import bpcer_at_apcer, compute_spoof_metrics
-from facegate.liveness.antispoof import (
+from facegate.core.domain import Box, DetectedFace, Landmarks
+from facegate.core.errors import ModelFileError
+from facegate.core.liveness.antispoof import (
     CROP_SIZE,
     DEFAULT_WEIGHTS,
     AntiSpoofModel,
@@ -19,7 +18,7 @@ from facegate.liveness.antispoof import (
     lbp_codes,
     radial_spectrum,
 )
-from facegate.liveness.training import (
+from facegate.core.liveness.training import (
     DatasetError,
     FeatureSet,
     equal_error_threshold,
@@ -27,6 +26,7 @@ from facegate.liveness.training import (
     list_images,
     train_antispoof,
 )
+from facegate.research.eval.spoof_bench import bpcer_at_apcer, compute_spoof_metrics
 
 RNG = np.random.default_rng(0)
 

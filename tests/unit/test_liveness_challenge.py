@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from facegate.domain import Box
-from facegate.liveness.challenge import (
+from facegate.core.domain import Box
+from facegate.core.liveness.challenge import (
     ChallengeOptions,
     ChallengeStatus,
     FrameTimingError,
@@ -16,7 +16,7 @@ from facegate.liveness.challenge import (
     parse_steps,
     validate_timestamps,
 )
-from facegate.liveness.landmarks import FrameMeasurement
+from facegate.core.liveness.landmarks import FrameMeasurement
 
 OPTS = ChallengeOptions(step_time_limit_ms=3000, total_time_limit_ms=8000)
 BOX = Box(100, 100, 200, 200)

@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from facegate.domain import Box
-from facegate.liveness.ear import LEFT_EYE, RIGHT_EYE, eye_aspect_ratio, eye_aspect_ratios
-from facegate.liveness.landmarks import FrameMeasurement, box_iou, mesh_box
-from facegate.liveness.pose import MODEL_POINTS, POSE_INDICES, estimate_head_pose
+from facegate.core.domain import Box
+from facegate.core.liveness.ear import LEFT_EYE, RIGHT_EYE, eye_aspect_ratio, eye_aspect_ratios
+from facegate.core.liveness.landmarks import FrameMeasurement, box_iou, mesh_box
+from facegate.core.liveness.pose import MODEL_POINTS, POSE_INDICES, estimate_head_pose
 
 
 def eye_points(width: float, height: float) -> np.ndarray:

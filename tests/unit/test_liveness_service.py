@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facegate.domain import (
+from facegate.core.domain import (
     AnalyzedFace,
     AuditEvent,
     Box,
@@ -20,20 +20,20 @@ from facegate.domain import (
     ImageArray,
     Landmarks,
 )
-from facegate.errors import ConflictError, PermissionDeniedError
-from facegate.liveness.challenge import ChallengeOptions, FrameTimingError, InvalidStepsError, Step
-from facegate.liveness.landmarks import FrameMeasurement
-from facegate.services.liveness import (
+from facegate.core.errors import ConflictError, PermissionDeniedError
+from facegate.core.liveness.challenge import ChallengeOptions, FrameTimingError, InvalidStepsError, Step
+from facegate.core.liveness.landmarks import FrameMeasurement
+from facegate.core.liveness.service import (
     LivenessConfig,
     LivenessService,
     SessionExpiredError,
     TimedFrame,
     build_liveness_config,
 )
-from facegate.settings import Settings
-from facegate.store.crypto import KeyRing, TemplateCipher
-from facegate.store.db import Database
-from facegate.store.liveness_models import SqlLivenessStore
+from facegate.core.settings import Settings
+from facegate.core.store.crypto import KeyRing, TemplateCipher
+from facegate.core.store.db import Database
+from facegate.core.store.liveness_models import SqlLivenessStore
 
 FACE = DetectedFace(Box(10, 10, 100, 100), 0.9, Landmarks(((0.0, 0.0),) * 5))
 QUALITY = FaceQuality(100.0, 50.0, 120.0, 0.0, 0.0)
@@ -240,7 +240,7 @@ def test_pass_expires(db: Database) -> None:
 
 
 def test_pass_is_bound_to_its_person(db: Database, cipher: TemplateCipher) -> None:
-    from facegate.store.models import Person
+    from facegate.core.store.models import Person
 
     with db.session() as s:
         s.add_all([Person(external_id=n, display_name=n) for n in ("alice", "bob")])

@@ -18,14 +18,14 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from facegate.api.app import create_app
-from facegate.container import Container
-from facegate.services.auth import STAGE_FULL
-from facegate.services.lockers import LockerOptions, LockerService
-from facegate.services.lockers_actuator import LoggingActuator
-from facegate.services.lockers_keys import KeyHasher, KeyPolicy
-from facegate.settings import Settings
-from facegate.store.audit import AuditQuery
+from facegate.app.bootstrap import Container
+from facegate.app.http import create_app
+from facegate.core.auth.sessions import STAGE_FULL
+from facegate.core.settings import Settings
+from facegate.core.store.audit import AuditQuery
+from facegate.features.lockers.actuator import LoggingActuator
+from facegate.features.lockers.keys import KeyHasher, KeyPolicy
+from facegate.features.lockers.service import LockerOptions, LockerService
 from tests.unit.test_locker_service import FakeEnroller, FakeIdentify, FakeLiveness
 
 ALICE, STRANGER = 1, 9

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from facegate.services.lockers_actuator import (
+from facegate.features.lockers.actuator import (
     ActuatorError,
     HttpRelayActuator,
     LoggingActuator,
     OpenRequest,
     build_actuator,
 )
-from facegate.services.lockers_keys import (
+from facegate.features.lockers.keys import (
     KeyFormatError,
     KeyHasher,
     KeyPolicy,
@@ -27,7 +27,7 @@ from facegate.services.lockers_keys import (
     load_locker_secret,
     normalize_key,
 )
-from facegate.services.lockers_rules import (
+from facegate.features.lockers.rules import (
     LockerStatus,
     LockerUnavailableError,
     check_assignable,

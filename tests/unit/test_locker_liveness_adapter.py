@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from facegate.errors import ConflictError
-from facegate.liveness.challenge import Step
-from facegate.services.lockers_liveness import ServiceLiveness, even_timestamps
+from facegate.core.errors import ConflictError
+from facegate.core.liveness.challenge import Step
+from facegate.features.lockers.liveness import ServiceLiveness, even_timestamps
 
 
 @dataclass(frozen=True)

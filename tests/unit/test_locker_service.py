@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from facegate.domain import (
+from facegate.core.domain import (
     AnalyzedFace,
     Box,
     Candidate,
@@ -28,8 +28,16 @@ from facegate.domain import (
     ImageArray,
     Landmarks,
 )
-from facegate.errors import FaceQualityError, NotFoundError
-from facegate.services.lockers import (
+from facegate.core.errors import FaceQualityError, NotFoundError
+from facegate.core.store import people as store
+from facegate.core.store.audit import AuditLog, AuditQuery
+from facegate.core.store.db import Base, Database
+from facegate.core.store.models import Person
+from facegate.features.lockers.actuator import LoggingActuator
+from facegate.features.lockers.keys import KeyFormatError, KeyHasher, KeyPolicy
+from facegate.features.lockers.models import Customer, LockerKey
+from facegate.features.lockers.rules import LockerUnavailableError
+from facegate.features.lockers.service import (
     ChallengeInfo,
     ChallengeState,
     KeyRefusedError,
@@ -38,14 +46,6 @@ from facegate.services.lockers import (
     LockerService,
     among,
 )
-from facegate.services.lockers_actuator import LoggingActuator
-from facegate.services.lockers_keys import KeyFormatError, KeyHasher, KeyPolicy
-from facegate.services.lockers_rules import LockerUnavailableError
-from facegate.store import people as store
-from facegate.store.audit import AuditLog, AuditQuery
-from facegate.store.db import Base, Database
-from facegate.store.locker_models import Customer, LockerKey
-from facegate.store.models import Person
 from tests.store_backends import database_url
 
 ALICE, BOB, STRANGER = 1, 2, 9  # frame fill values
@@ -175,8 +175,6 @@ when it cannot start). The other tests use SQLite only."""
 
 @pytest.fixture
 def kit(request: pytest.FixtureRequest, tmp_path: Path) -> Kit:
-    import facegate.store.locker_models
-    import facegate.store.models  # noqa: F401  (their tables join Base.metadata)
 
     backend = getattr(request, "param", "sqlite")
     if backend == "sqlite":
@@ -501,8 +499,8 @@ def test_two_simultaneous_opens_with_one_key_open_once(kit: Kit) -> None:
 @BOTH
 def test_conditional_update_decides_when_both_saw_an_unused_key(kit: Kit) -> None:
     """Both callers read the key as unused before either writes: the row count picks one."""
-    from facegate.services.lockers import _KeySnapshot
-    from facegate.store.locker_models import Locker
+    from facegate.features.lockers.models import Locker
+    from facegate.features.lockers.service import _KeySnapshot
 
     _register_alice(kit)
     key = kit.svc.access(frames_of(ALICE)).key

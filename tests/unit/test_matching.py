@@ -6,9 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from facegate.domain import Embedding
-from facegate.errors import ModelMismatchError
-from facegate.matching import compare_embeddings, cosine_similarity
+from facegate.core.domain import Embedding
+from facegate.core.errors import ModelMismatchError
+from facegate.core.matching.similarity import compare_embeddings, cosine_similarity
 
 
 def test_cosine_toy_vectors() -> None:

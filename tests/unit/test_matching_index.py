@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from facegate.matching_index import GalleryIndex, top_k
+from facegate.core.matching.index import GalleryIndex, top_k
 
 
 def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:

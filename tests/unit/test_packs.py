@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facegate.domain import FloatArray, ImageArray
-from facegate.matching import cosine_similarity
-from facegate.vision.embedder import normalize
-from facegate.vision.fusion import FusionEmbedder, fuse_similarities, learn_fusion_weights
-from facegate.vision.packs import PACKS, UnknownModelError, get_pack, pack_notice
+from facegate.core.domain import FloatArray, ImageArray
+from facegate.core.matching.similarity import cosine_similarity
+from facegate.core.vision.embedder import normalize
+from facegate.core.vision.fusion import FusionEmbedder, fuse_similarities, learn_fusion_weights
+from facegate.core.vision.packs import PACKS, UnknownModelError, get_pack, pack_notice
 
 
 class FakeEmbedder:

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facegate.eval.speed import (
+from facegate.research.eval.speed import (
     SPEED_IMAGES,
     SpeedResult,
     fit_640x480,

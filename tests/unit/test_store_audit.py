@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from facegate.domain import AuditEvent
-from facegate.store.audit import AuditLog, AuditQuery
-from facegate.store.db import Database
+from facegate.core.domain import AuditEvent
+from facegate.core.store.audit import AuditLog, AuditQuery
+from facegate.core.store.db import Database
 from tests.store_backends import backend_url  # noqa: F401  (fixture)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from facegate.container import Container
-from facegate.services.identification import MemorySearch
-from facegate.settings import Settings
-from facegate.vision.packs import get_pack
+from facegate.app.bootstrap import Container
+from facegate.core.people.identification import MemorySearch
+from facegate.core.settings import Settings
+from facegate.core.vision.packs import get_pack
 
 
 def test_prepare_store_creates_key_and_migrates(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facegate.store.crypto import (
+from facegate.core.store.crypto import (
     KeyStore,
     TemplateCipher,
     TemplateKeyError,

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from facegate.store.db import Database
-from facegate.store.models import Person
+from facegate.core.store.db import Database
+from facegate.core.store.models import Person
 from tests.store_backends import backend_url, pg_url  # noqa: F401  (fixtures)
 
 CORE_TABLES = {"people", "face_templates", "audit_log", "gallery_state", "imported_images"}
@@ -70,7 +70,7 @@ def test_session_rolls_back_on_error(backend_url: str) -> None:  # noqa: F811
 def test_foreign_keys_are_enforced(backend_url: str) -> None:  # noqa: F811
     from sqlalchemy.exc import IntegrityError
 
-    from facegate.store.models import FaceTemplate
+    from facegate.core.store.models import FaceTemplate
 
     db = Database(backend_url)
     db.upgrade("0001_core")

@@ -14,21 +14,21 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from facegate.errors import ConflictError, FaceQualityError, NoFaceError, NotFoundError
-from facegate.services.enrollment import EnrollImage, EnrollmentService, EnrollMode
-from facegate.services.identification import (
+from facegate.core.errors import ConflictError, FaceQualityError, NoFaceError, NotFoundError
+from facegate.core.people.enrollment import EnrollImage, EnrollmentService, EnrollMode
+from facegate.core.people.identification import (
     IdentificationService,
     MemorySearch,
     PgVectorSearch,
     TemplateSearch,
 )
-from facegate.store import people as store
-from facegate.store.audit import AuditLog, AuditQuery
-from facegate.store.crypto import KeyStore, TemplateCipher
-from facegate.store.db import Database
-from facegate.store.keys import rotate_template_keys
-from facegate.store.models import FaceTemplate, Person, TemplateSearchVector
-from facegate.vision.images import ImageLimits
+from facegate.core.store import people as store
+from facegate.core.store.audit import AuditLog, AuditQuery
+from facegate.core.store.crypto import KeyStore, TemplateCipher
+from facegate.core.store.db import Database
+from facegate.core.store.keys import rotate_template_keys
+from facegate.core.store.models import FaceTemplate, Person, TemplateSearchVector
+from facegate.core.vision.images import ImageLimits
 from tests.store_backends import backend_url, pg_url  # noqa: F401  (fixtures)
 from tests.unit.fake_pipeline import FakePipeline, fake_image, person_vector
 

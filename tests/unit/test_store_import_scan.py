@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from facegate.errors import FaceGateError
-from facegate.services.people_import import display_name_of, scan_import_dir
+from facegate.core.errors import FaceGateError
+from facegate.features.faces.importer import display_name_of, scan_import_dir
 
 
 def test_scan_layout(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from facegate.domain import Box, DetectedFace, ImageArray, Landmarks
-from facegate.stream.client import (
+from facegate.core.domain import Box, DetectedFace, ImageArray, Landmarks
+from facegate.features.access.client import (
     ClientOptions,
     StreamClient,
     box_iou,

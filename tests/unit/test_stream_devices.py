@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from facegate.domain import AuditEvent
-from facegate.errors import AuthError, ConflictError, NotFoundError
-from facegate.store.db import Base, Database
-from facegate.store.device_models import DeviceRecord, SqlDeviceStore
-from facegate.stream.devices import (
+from facegate.core.domain import AuditEvent
+from facegate.core.errors import AuthError, ConflictError, NotFoundError
+from facegate.core.store.db import Base, Database
+from facegate.features.access.devices import (
     DeviceRegistry,
     InvalidDeviceNameError,
     StreamAuthenticator,
     bearer_of,
     hash_token,
 )
+from facegate.features.access.models import DeviceRecord, SqlDeviceStore
 
 
 class FakeAudit:

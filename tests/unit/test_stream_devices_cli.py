@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from facegate.cli import app
-from facegate.cli.common import container, run_app
-from facegate.store.audit import AuditQuery
+from facegate.app.cli import app
+from facegate.core.cli import container, run_app
+from facegate.core.store.audit import AuditQuery
 
 Main = Callable[..., tuple[int, str, str]]
 

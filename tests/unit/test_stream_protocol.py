@@ -7,9 +7,9 @@ import struct
 
 import pytest
 
-from facegate.errors import ImageTooLargeError, InvalidImageError
-from facegate.stream.client import stream_url
-from facegate.stream.protocol import (
+from facegate.core.errors import ImageTooLargeError, InvalidImageError
+from facegate.features.access.client import stream_url
+from facegate.features.access.protocol import (
     MAX_HEADER_BYTES,
     FrameFormatError,
     FrameHeader,

@@ -14,13 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from facegate.domain import AuditEvent, Identification, ImageArray
-from facegate.services.access import AccessOptions, AccessService
-from facegate.store.db import Base, Database
-from facegate.store.device_models import DeviceRecord, SqlDeviceStore
-from facegate.stream.devices import DeviceRegistry, StreamAuthenticator
-from facegate.stream.protocol import CLOSE_UNAUTHORIZED, FrameHeader, StreamFrame, encode_frame
-from facegate.stream.server import LatestFrame, StreamLoop
+from facegate.core.domain import AuditEvent, Identification, ImageArray
+from facegate.core.store.db import Base, Database
+from facegate.features.access.decisions import AccessOptions, AccessService
+from facegate.features.access.devices import DeviceRegistry, StreamAuthenticator
+from facegate.features.access.models import DeviceRecord, SqlDeviceStore
+from facegate.features.access.protocol import CLOSE_UNAUTHORIZED, FrameHeader, StreamFrame, encode_frame
+from facegate.features.access.server import LatestFrame, StreamLoop
 from tests.unit.test_access_decisions import ident
 
 API_KEY = "k-" + "7" * 30
@@ -127,8 +127,8 @@ def test_loop_drops_stale_frames_instead_of_queueing() -> None:
 
 @pytest.fixture
 def app_and_audit(tmp_path: Path):  # type: ignore[no-untyped-def]
-    from facegate.api.app import create_app
-    from facegate.settings import Settings
+    from facegate.app.http import create_app
+    from facegate.core.settings import Settings
 
     app = create_app(Settings(data_dir=tmp_path / "data", stream_max_frame_bytes=20_000))
     audit = FakeAudit()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from facegate.eval.lfw_pairs import Pair
-from facegate.training.data import parse_folds, split_identities, validation_pairs
+from facegate.research.eval.lfw_pairs import Pair
+from facegate.research.training.data import parse_folds, split_identities, validation_pairs
 
 
 def _img(name: str, i: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facegate.training.metrics import auc_of, eer_of, evaluate_scores, roc_curve, tar_at
+from facegate.research.training.metrics import auc_of, eer_of, evaluate_scores, roc_curve, tar_at
 
 
 def test_perfect_separation() -> None:

@@ -9,9 +9,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from facegate.errors import ModelFileError
-from facegate.vision.packs import get_pack
-from facegate.vision.siamese_pack import (
+from facegate.core.errors import ModelFileError
+from facegate.core.vision.packs import get_pack
+from facegate.core.vision.siamese_pack import (
     META_DIM,
     META_INPUT_SIZE,
     META_KIND,

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from facegate.errors import ConflictError, PermissionDeniedError
-from facegate.services.voting import VotingService, age_on
-from facegate.store.audit import AuditQuery
-from facegate.store.voting_models import Vote, Voter
+from facegate.core.errors import ConflictError, PermissionDeniedError
+from facegate.core.store.audit import AuditQuery
+from facegate.features.voting.models import Vote, Voter
+from facegate.features.voting.service import VotingService, age_on
 from tests.unit.test_web_pages import Web, build_web, csrf_of, login, register
 
 

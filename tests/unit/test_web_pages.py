@@ -17,14 +17,14 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from facegate.container import Container
-from facegate.errors import FaceQualityError
-from facegate.services.accounts import AccountHook, AccountService, FaceCheck, FaceEnrollment
-from facegate.services.auth import Passwords
-from facegate.settings import Settings
-from facegate.store.audit import AuditQuery
-from facegate.store.db import Base, Database
-from facegate.store.web_models import LoginAttempt, WebSession
+from facegate.app.bootstrap import Container
+from facegate.core.auth.models import LoginAttempt, WebSession
+from facegate.core.auth.sessions import Passwords
+from facegate.core.errors import FaceQualityError
+from facegate.core.settings import Settings
+from facegate.core.store.audit import AuditQuery
+from facegate.core.store.db import Base, Database
+from facegate.features.accounts.service import AccountHook, AccountService, FaceCheck, FaceEnrollment
 
 PASSWORD = "correct horse battery"
 
@@ -102,7 +102,7 @@ def csrf_of(html: str) -> str:
 
 def install_fakes(c: object, enroller: FakeEnroller, face: FakeFaceLogin) -> None:
     """Cheap argon2id parameters and the fake face parts, set before the container builds its own."""
-    from facegate.services.auth import AuthOptions, LoginThrottle, SessionStore, WebAuth
+    from facegate.core.auth.sessions import AuthOptions, LoginThrottle, SessionStore, WebAuth
 
     st = c.settings  # type: ignore[attr-defined]
     db = c.database  # type: ignore[attr-defined]
@@ -116,15 +116,13 @@ def install_fakes(c: object, enroller: FakeEnroller, face: FakeFaceLogin) -> Non
 
 
 def build_web(tmp_path: Path, **overrides: object) -> Iterator[Web]:
-    from facegate.api.app import create_app
-    from facegate.container import Container
+    from facegate.app.bootstrap import Container
+    from facegate.app.http import create_app
 
     values: dict[str, object] = {"web_cookie_secure": False, **overrides}
     settings = Settings(data_dir=tmp_path / "data", **values)  # type: ignore[arg-type]
     c = Container(settings)
     settings.data_dir.mkdir(parents=True)
-    import facegate.store.voting_models
-    import facegate.store.web_models  # noqa: F401
 
     Base.metadata.create_all(c.database.engine)  # unit tests: tables without Alembic
     c._store_ready = True
@@ -338,8 +336,8 @@ def test_session_expires_after_idle_time(web: Web) -> None:
 
 def test_session_is_shared_by_processes_through_the_database(web: Web, tmp_path: Path) -> None:
     """A second app (another process in production) on the same database accepts the cookie."""
-    from facegate.api.app import create_app
-    from facegate.container import Container
+    from facegate.app.bootstrap import Container
+    from facegate.app.http import create_app
 
     register(web)
     login(web)

@@ -1,1 +1,0 @@
-"""One router per concern; ``facegate.api.app`` includes them."""

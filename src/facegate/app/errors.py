@@ -1,0 +1,55 @@
+"""Map every error to one JSON shape: ``{"error": {"code": ..., "message": ...}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from facegate.core.errors import FaceGateError, FaceQualityError
+from facegate.core.http import http_status
+
+log = logging.getLogger("facegate.api")
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    body.update(extra)
+    return {"error": body}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(FaceGateError)
+    async def _facegate(_: Request, exc: FaceGateError) -> JSONResponse:
+        extra: dict[str, Any] = {}
+        if isinstance(exc, FaceQualityError):
+            extra["reasons"] = list(exc.reasons)
+        return JSONResponse(error_body(exc.code, exc.message, **extra), status_code=http_status(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            parts.append(f"{where}: {err.get('msg', 'invalid')}")
+        return JSONResponse(
+            error_body("invalid_request", "; ".join(parts) or "invalid request"), status_code=422
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            exc.status_code, "http_error"
+        )
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)

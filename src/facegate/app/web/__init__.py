@@ -1,0 +1,27 @@
+"""The web site: server-rendered pages (Jinja2) + small local JS/CSS, no CDN.
+
+``install_web(app)`` adds every feature's page router and serves ``/static`` from the packages
+that ship static files (core's shared CSS/JS and each feature's own).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from facegate.app.web import dashboard
+from facegate.features.accounts import pages as account_pages
+from facegate.features.admin import pages as admin_pages
+from facegate.features.voting import pages as voting_pages
+
+routers = (account_pages.router, dashboard.router, voting_pages.router, admin_pages.router)
+STATIC_PACKAGES: list[str | tuple[str, str]] = [
+    ("facegate.core.web", "static"),
+    ("facegate.features.accounts", "static"),
+]
+
+
+def install_web(app: FastAPI) -> None:
+    for router in routers:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(packages=STATIC_PACKAGES), name="static")

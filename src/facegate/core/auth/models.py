@@ -1,0 +1,63 @@
+"""Tables of the web area (issue 6): accounts, login sessions, login attempts.
+
+Sessions and attempt counters live here (not in a process's memory) so that several server
+processes share them. A session row is keyed by the SHA-256 of its cookie token: a copy of the
+database does not hand out live sessions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from facegate.core.store.db import Base, utcnow
+
+
+class Account(Base):
+    __tablename__ = "web_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)  # = people.external_id
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class WebSession(Base):
+    """A browser session. ``stage`` is "face" between the password and the live-face step."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("web_accounts.id", ondelete="CASCADE"), index=True
+    )
+    stage: Mapped[str] = mapped_column(String(16))  # face | full
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    liveness_session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    client: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LoginAttempt(Base):
+    """One login attempt. Recorded as a failure BEFORE the password is checked (so concurrent
+    attempts of several processes all count) and flipped to success afterwards."""
+
+    __tablename__ = "web_login_attempts"
+    __table_args__ = (
+        Index("ix_web_login_attempts_username_at", "username", "at"),
+        Index("ix_web_login_attempts_client_at", "client", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    username: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(64))
+    success: Mapped[bool] = mapped_column(Boolean, default=False)
+    stage: Mapped[str] = mapped_column(String(16), default="password")  # password | face

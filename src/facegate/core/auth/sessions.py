@@ -1,0 +1,287 @@
+"""Web authentication plumbing: argon2id passwords, database sessions, CSRF tokens, lockout.
+
+Everything that matters lives in the database (``facegate.core.auth.models``), so several server
+processes share sessions and failure counters. Tokens are compared in constant time; the cookie
+carries a random token and the database keeps only its SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import delete, func, select, update
+
+from facegate.core.auth.models import Account, LoginAttempt, WebSession
+from facegate.core.store.db import Database, utcnow
+
+Clock = Callable[[], datetime]
+
+STAGE_FACE = "face"  # password accepted, live face + liveness still to come
+STAGE_FULL = "full"  # logged in
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    id: int
+    username: str
+    display_name: str
+    is_admin: bool
+    created_at: object
+    last_login_at: object | None
+
+
+def account_info(row: Account) -> AccountInfo:
+    return AccountInfo(
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        is_admin=bool(row.is_admin),
+        created_at=row.created_at,
+        last_login_at=row.last_login_at,
+    )
+
+
+
+@dataclass(frozen=True)
+class AuthOptions:
+    session_ttl_s: int = 8 * 3600
+    session_idle_s: int = 1800
+    face_step_s: int = 300
+    max_failures: int = 5
+    window_s: int = 60
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """A valid session as the pages see it (never the token's hash)."""
+
+    account_id: int
+    stage: str
+    csrf_token: str
+    liveness_session_id: str | None
+    expires_at: datetime
+
+    @property
+    def full(self) -> bool:
+        return self.stage == STAGE_FULL
+
+
+@dataclass(frozen=True)
+class Lockout:
+    """Why an attempt is refused before the password is even looked at."""
+
+    locked: bool
+    by: str | None = None  # "account" | "client"
+    retry_after_s: int = 0
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def tokens_equal(a: str | None, b: str | None) -> bool:
+    """Constant-time comparison that is False for missing values."""
+    if not a or not b:
+        return False
+    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
+
+
+class Passwords:
+    """argon2id hashing (argon2-cffi's RFC 9106 low-memory profile by default)."""
+
+    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+        self.hasher = hasher or PasswordHasher()
+        self._dummy = self.hasher.hash(secrets.token_hex(16))
+
+    def hash_password(self, password: str) -> str:
+        return self.hasher.hash(password)
+
+    def verify_password(self, stored_hash: str | None, password: str) -> bool:
+        """True when it matches. A missing account still costs one hash (no timing oracle)."""
+        try:
+            return self.hasher.verify(stored_hash or self._dummy, password) and stored_hash is not None
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+
+class SessionStore:
+    """Login sessions in the database: create, read (sliding idle expiry), promote, end."""
+
+    def __init__(self, db: Database, options: AuthOptions, clock: Clock = utcnow) -> None:
+        self.db = db
+        self.options = options
+        self.clock = clock
+
+    def create_session(
+        self, account_id: int, stage: str, client: str | None = None
+    ) -> tuple[str, SessionInfo]:
+        """A new session; returns the cookie token (shown once) and the session."""
+        now = self.clock()
+        ttl = self.options.face_step_s if stage == STAGE_FACE else self.options.session_ttl_s
+        token = new_token()
+        row = WebSession(
+            token_hash=token_hash(token),
+            account_id=account_id,
+            stage=stage,
+            csrf_token=new_token(),
+            client=client,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(seconds=ttl),
+        )
+        with self.db.session(write=True) as s:
+            s.add(row)
+        return token, _info(row)
+
+    def get_session(self, token: str | None, touch: bool = True) -> SessionInfo | None:
+        """The session of a cookie token, or None when unknown, expired or idle too long."""
+        if not token:
+            return None
+        now = self.clock()
+        key = token_hash(token)
+        with self.db.session(write=touch) as s:
+            row = s.get(WebSession, key)
+            if row is None:
+                return None
+            idle_limit = row.last_seen_at + timedelta(seconds=self.options.session_idle_s)
+            if row.expires_at <= now or (row.stage == STAGE_FULL and idle_limit <= now):
+                s.delete(row)
+                return None
+            if touch:
+                row.last_seen_at = now
+            return _info(row)
+
+    def bind_liveness(self, token: str, liveness_session_id: str) -> None:
+        with self.db.session(write=True) as s:
+            s.execute(
+                update(WebSession)
+                .where(WebSession.token_hash == token_hash(token))
+                .values(liveness_session_id=liveness_session_id)
+            )
+
+    def end_session(self, token: str | None) -> None:
+        if not token:
+            return
+        with self.db.session(write=True) as s:
+            s.execute(delete(WebSession).where(WebSession.token_hash == token_hash(token)))
+
+    def take_face_session(self, token: str | None) -> SessionInfo | None:
+        """Delete and return a password-stage session (single use: a second call gets None)."""
+        if not token:
+            return None
+        now = self.clock()
+        with self.db.session(write=True) as s:
+            row = s.get(WebSession, token_hash(token))
+            if row is None or row.stage != STAGE_FACE:
+                return None
+            info = _info(row)
+            s.delete(row)
+            return info if row.expires_at > now else None
+
+    def end_account_sessions(self, account_id: int) -> int:
+        with self.db.session(write=True) as s:
+            result = s.execute(delete(WebSession).where(WebSession.account_id == account_id))
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def purge_expired(self) -> int:
+        with self.db.session(write=True) as s:
+            result = s.execute(delete(WebSession).where(WebSession.expires_at <= self.clock()))
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class WebAuth:
+    """The web's authentication parts, built once by the container."""
+
+    passwords: Passwords
+    sessions: SessionStore
+    throttle: LoginThrottle
+
+
+class LoginThrottle:
+    """Lockout after ``max_failures`` failed logins within ``window_s``, per account AND per
+    client address. Counters are rows of ``web_login_attempts`` (shared by every process)."""
+
+    def __init__(self, db: Database, options: AuthOptions, clock: Clock = utcnow) -> None:
+        self.db = db
+        self.options = options
+        self.clock = clock
+
+    def begin_attempt(self, username: str, client: str, stage: str = "password") -> tuple[Lockout, int]:
+        """Check the lock and, when not locked, record the attempt as a failure in the same
+        write transaction (so concurrent attempts cannot all slip under the limit).
+
+        Returns the lockout state and the attempt id (0 when locked: nothing was recorded).
+        """
+        now = self.clock()
+        since = now - timedelta(seconds=self.options.window_s)
+        with self.db.session(write=True) as s:
+            for by, column, value in (
+                ("account", LoginAttempt.username, username),
+                ("client", LoginAttempt.client, client),
+            ):
+                failures = s.execute(
+                    select(func.count(), func.min(LoginAttempt.at)).where(
+                        column == value, LoginAttempt.at > since, LoginAttempt.success.is_(False)
+                    )
+                ).one()
+                if int(failures[0]) >= self.options.max_failures:
+                    oldest = _aware(failures[1]) or now
+                    retry = max(1, int((oldest - since).total_seconds()) + 1)
+                    return Lockout(True, by, retry), 0
+            row = LoginAttempt(at=now, username=username, client=client, success=False, stage=stage)
+            s.add(row)
+            s.flush()
+            return Lockout(False), int(row.id)
+
+    def purge_old(self, keep_s: int = 86_400) -> int:
+        """Delete attempts older than ``keep_s`` (at least the window): the table stays small."""
+        cutoff = self.clock() - timedelta(seconds=max(keep_s, self.options.window_s))
+        with self.db.session(write=True) as s:
+            result = s.execute(delete(LoginAttempt).where(LoginAttempt.at < cutoff))
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def mark_success(self, attempt_id: int) -> None:
+        with self.db.session(write=True) as s:
+            s.execute(update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(success=True))
+
+    def failures(self, username: str | None = None, client: str | None = None) -> int:
+        since = self.clock() - timedelta(seconds=self.options.window_s)
+        stmt = select(func.count()).where(LoginAttempt.at > since, LoginAttempt.success.is_(False))
+        if username is not None:
+            stmt = stmt.where(LoginAttempt.username == username)
+        if client is not None:
+            stmt = stmt.where(LoginAttempt.client == client)
+        with self.db.session() as s:
+            return int(s.scalar(stmt) or 0)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    from datetime import UTC
+
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite aggregate results skip the column type
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _info(row: WebSession) -> SessionInfo:
+    return SessionInfo(
+        account_id=row.account_id,
+        stage=row.stage,
+        csrf_token=row.csrf_token,
+        liveness_session_id=row.liveness_session_id,
+        expires_at=row.expires_at,
+    )

@@ -1,0 +1,83 @@
+"""Typed errors of FaceGate. Each carries a stable machine-readable ``code``.
+
+They say what went wrong, not how to answer it: the HTTP layer maps codes to status codes in one
+table (``facegate.core.http.HTTP_STATUS``), the CLI prints the message on one line and exits 2.
+"""
+
+from __future__ import annotations
+
+
+class FaceGateError(Exception):
+    """Base class of every error FaceGate raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidImageError(FaceGateError):
+    """The bytes are not an image we can decode (empty, truncated, wrong format)."""
+
+    code = "invalid_image"
+
+
+class ImageTooLargeError(FaceGateError):
+    """The image exceeds the configured pixel or byte limit."""
+
+    code = "image_too_large"
+
+
+class NoFaceError(FaceGateError):
+    """No face was found where one was required."""
+
+    code = "no_face"
+
+
+class FaceQualityError(FaceGateError):
+    """A face was found but fails the quality gate; ``reasons`` says why."""
+
+    code = "face_quality"
+
+    def __init__(self, message: str, reasons: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.reasons = reasons
+
+
+class ModelFileError(FaceGateError):
+    """A model file is missing or does not match its expected digest."""
+
+    code = "model_unavailable"
+
+
+class ConfigError(FaceGateError):
+    """Settings that cannot work together (e.g. pgvector search on SQLite)."""
+
+    code = "bad_configuration"
+
+
+class ModelMismatchError(FaceGateError):
+    """Embeddings made by different models were compared."""
+
+    code = "model_mismatch"
+
+
+class NotFoundError(FaceGateError):
+    code = "not_found"
+
+
+class ConflictError(FaceGateError):
+    code = "conflict"
+
+
+class AuthError(FaceGateError):
+    code = "unauthorized"
+
+
+class PermissionDeniedError(FaceGateError):
+    code = "forbidden"
+
+
+class RateLimitedError(FaceGateError):
+    code = "rate_limited"

@@ -1,0 +1,614 @@
+"""Server-side liveness challenge–response sessions, persisted in the database.
+
+Flow: ``create_session`` draws a random nonce and a random order of steps (blink, turn_left,
+turn_right) → the client films the person and posts timestamped frames with ``add_frames`` (in
+one or several batches) → the server measures every frame itself (face count, Face Mesh EAR and
+yaw), samples embeddings of the face about once a second, and decides with
+``facegate.core.liveness.challenge.evaluate_challenge``. The client never reports a result.
+
+A session fails when a step is not done in time, the head turns the wrong way, a second face
+appears, the face is lost, or the face changes: every sampled embedding must have cosine
+similarity ≥ the match threshold with the first one. When ``passive_required`` is set, the mean
+passive anti-spoof score of the sampled crops must also reach the model's threshold.
+
+A passed session is single-use and bound to the face that passed (the mean of its sampled
+embeddings, encrypted with the template cipher when the store has one) and to the person it was
+created for, if any: other flows call ``consume_passed``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+
+from facegate.core.domain import AuditEvent, DetectedFace, Embedding, FloatArray, ImageArray
+from facegate.core.errors import ConflictError, FaceGateError, PermissionDeniedError
+from facegate.core.liveness.antispoof import PassiveAntiSpoof
+from facegate.core.liveness.challenge import (
+    ChallengeOptions,
+    ChallengeResult,
+    ChallengeStatus,
+    FrameTimingError,
+    InvalidStepsError,
+    Step,
+    StepEvidence,
+    evaluate_challenge,
+    parse_steps,
+    validate_timestamps,
+)
+from facegate.core.liveness.landmarks import FrameMeasurement, FrameMeasurer
+from facegate.core.matching.similarity import cosine_similarity
+from facegate.core.settings import Settings
+from facegate.core.store.db import utcnow
+from facegate.core.store.liveness_models import LivenessSessionRecord, SqlLivenessStore
+from facegate.core.vision.pipeline import FacePipeline
+
+PENDING, PASSED, FAILED, EXPIRED, CONSUMED = "pending", "passed", "failed", "expired", "consumed"
+
+
+class SessionExpiredError(FaceGateError):
+    code = "liveness_expired"
+
+
+class TooManyFramesError(FaceGateError):
+    code = "too_many_frames"
+
+
+class AuditSink(Protocol):
+    def record(self, event: AuditEvent) -> Any: ...
+
+
+class Cipher(Protocol):
+    """The part of ``facegate.core.store.crypto.TemplateCipher`` used here."""
+
+    @property
+    def current_key_id(self) -> str: ...
+
+    def encrypt(self, vector: FloatArray, aad: bytes) -> tuple[str, bytes]: ...
+
+    def decrypt(self, key_id: str, blob: bytes, aad: bytes) -> FloatArray: ...
+
+
+@dataclass(frozen=True)
+class LivenessConfig:
+    challenge: ChallengeOptions
+    match_threshold: float
+    step_count: int = 3
+    step_choices: tuple[Step, ...] = (Step.BLINK, Step.TURN_LEFT, Step.TURN_RIGHT)
+    fixed_steps: tuple[Step, ...] | None = None  # tests only (see the ``liveness`` builder)
+    session_ttl_s: float = 120.0
+    pass_ttl_s: float = 120.0
+    max_frames: int = 900
+    max_batch_frames: int = 120
+    embed_interval_ms: int = 1000
+    passive_required: bool = False
+
+
+@dataclass(frozen=True)
+class TimedFrame:
+    """One decoded frame and the client's capture time in milliseconds."""
+
+    image: ImageArray
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class LivenessSession:
+    """The public view of a session (no embeddings)."""
+
+    id: str
+    nonce: str
+    steps: tuple[Step, ...]
+    status: str
+    reason: str | None
+    limits: dict[str, Any]
+    created_at: datetime
+    expires_at: datetime
+    frame_count: int
+    person_id: int | None = None
+    evidence: tuple[StepEvidence, ...] = ()
+    min_similarity: float | None = None
+    passive_score: float | None = None
+    decided_at: datetime | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == PASSED
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "nonce": self.nonce,
+            "steps": [s.value for s in self.steps],
+            "status": self.status,
+            "reason": self.reason,
+            "limits": self.limits,
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "frame_count": self.frame_count,
+            "person_id": self.person_id,
+            "evidence": [e.to_json() for e in self.evidence],
+            "min_similarity": self.min_similarity,
+            "passive_score": self.passive_score,
+        }
+
+
+@dataclass(frozen=True)
+class LivenessProof:
+    """What ``consume_passed`` hands to another flow: the face that passed, once."""
+
+    session_id: str
+    person_id: int | None
+    embedding: Embedding
+    passed_at: datetime
+
+
+@dataclass
+class _Batch:
+    """Measurements and samples of one batch, computed before any write."""
+
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    vectors: list[FloatArray] = field(default_factory=list)
+
+
+class LivenessService:
+    def __init__(
+        self,
+        store: SqlLivenessStore,
+        measurer: FrameMeasurer,
+        pipeline: FacePipeline,
+        config: LivenessConfig,
+        antispoof: PassiveAntiSpoof | None = None,
+        audit: AuditSink | None = None,
+        cipher: Callable[[], Cipher | None] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.measurer = measurer
+        self.pipeline = pipeline
+        self.config = config
+        self.antispoof = antispoof
+        self.audit = audit
+        self._cipher = cipher or (lambda: None)
+        self.clock = clock
+
+    # ---- public API ------------------------------------------------------------------------------
+    def draw_steps(self) -> tuple[Step, ...]:
+        """A random order of steps (``fixed_steps`` only when configured for tests)."""
+        c = self.config
+        if c.fixed_steps:
+            return c.fixed_steps
+        rng = secrets.SystemRandom()
+        choices = list(c.step_choices)
+        if c.step_count <= len(choices):
+            return tuple(rng.sample(choices, c.step_count))
+        steps: list[Step] = []
+        while len(steps) < c.step_count:
+            s = rng.choice(choices)
+            if not steps or s is not steps[-1]:
+                steps.append(s)
+        return tuple(steps)
+
+    def create_session(
+        self,
+        person_id: int | None = None,
+        actor: str | None = None,
+        steps: Sequence[Step] | None = None,
+    ) -> LivenessSession:
+        """Open a challenge. ``steps`` overrides the random draw (trusted local callers only:
+        the CLI's ``--steps``); the HTTP API never passes it.
+        """
+        now = self.clock()
+        row = LivenessSessionRecord(
+            id=secrets.token_urlsafe(18),
+            nonce=secrets.token_urlsafe(24),
+            steps=[s.value for s in (tuple(steps) if steps else self.draw_steps())],
+            limits=self._limits(),
+            status=PENDING,
+            person_id=person_id,
+            actor=actor,
+            created_at=now,
+            expires_at=now + timedelta(seconds=self.config.session_ttl_s),
+            frame_count=0,
+            frames=[],
+            samples=[],
+            embedding_model=self.pipeline.model_name,
+            version=1,
+        )
+        self.store.insert(row)
+        return self._view(row)
+
+    def get_session(self, session_id: str) -> LivenessSession:
+        return self._view(self.store.load(session_id))
+
+    def add_frames(
+        self,
+        session_id: str,
+        frames: Sequence[TimedFrame],
+        final: bool = False,
+        nonce: str | None = None,
+    ) -> LivenessSession:
+        """Measure a batch of frames and decide the session from every frame received so far.
+
+        Refused (nothing written): a wrong ``nonce`` (403; the HTTP API always passes the one the
+        client got at creation, in-process callers may pass None), a decided/consumed session
+        (409), an expired one (410), an empty or oversized batch, timestamps that are not
+        strictly increasing (also across batches) or at an implausible rate (422). ``final``: no
+        more frames will come, so a challenge still pending fails.
+        """
+        row = self.store.load(session_id)
+        if nonce is not None and not hmac.compare_digest(nonce.encode(), row.nonce.encode()):
+            raise PermissionDeniedError(f"wrong nonce for liveness session '{session_id}'")
+        self._check_open(row)
+        c = self.config
+        if len(frames) > c.max_batch_frames:
+            raise TooManyFramesError(f"{len(frames)} frames in one batch; at most {c.max_batch_frames}")
+        if row.frame_count + len(frames) > c.max_frames:
+            raise TooManyFramesError(f"a session takes at most {c.max_frames} frames")
+        if frames or not final:
+            validate_timestamps([f.timestamp_ms for f in frames], c.challenge, row.last_timestamp_ms)
+        batch = self._measure(row, frames)
+        decided: list[LivenessSessionRecord] = []
+
+        def change(current: LivenessSessionRecord) -> dict[str, Any]:
+            if current.version != row.version:
+                raise ConflictError(f"liveness session '{session_id}' changed meanwhile; retry")
+            values = self._apply(current, batch, final)
+            if values["status"] != PENDING:
+                decided.append(current)
+            return values
+
+        updated = self.store.modify(session_id, change)
+        if decided:
+            self._audit_decision(updated)
+        return self._view(updated)
+
+    def check_recording(
+        self,
+        frames: Iterable[TimedFrame],
+        steps: Sequence[Step] | None = None,
+        person_id: int | None = None,
+        actor: str | None = None,
+        batch_size: int = 30,
+    ) -> LivenessSession:
+        """Run a whole challenge over recorded frames (CLI, kiosks): open a session, add the
+        frames in batches until it is decided, then finish it. ``steps`` as in ``create_session``.
+        Consume the result with ``consume_passed`` like any other session.
+        """
+        session = self.create_session(person_id=person_id, actor=actor, steps=steps)
+        batch: list[TimedFrame] = []
+        for frame in frames:
+            batch.append(frame)
+            if len(batch) >= min(batch_size, self.config.max_batch_frames):
+                session = self.add_frames(session.id, batch)
+                batch = []
+                if session.status != PENDING:
+                    return session
+        return self.add_frames(session.id, batch, final=True)
+
+    def consume_passed(
+        self, session_id: str, person_id: int | None = None, actor: str | None = None
+    ) -> LivenessProof:
+        """Use a passed session once; returns the mean embedding of the face that passed.
+
+        Call this from any flow that needs a live face (web login, lockers): the session must be
+        ``passed``, not yet consumed and consumed within ``pass_ttl_s`` of passing. When the
+        session was created for a person and ``person_id`` is given, they must match. The
+        session is marked consumed in the same transaction that checks it (single use even
+        across server processes); a refused attempt on a passed session consumes it too.
+        Compare ``proof.embedding`` with the claimed person's templates before granting access.
+        """
+        now = self.clock()
+        refusal: list[FaceGateError] = []
+
+        def change(row: LivenessSessionRecord) -> dict[str, Any] | None:
+            if row.status == CONSUMED:
+                raise ConflictError(f"liveness session '{session_id}' was already used")
+            if row.status != PASSED:
+                raise ConflictError(f"liveness session '{session_id}' has not passed ({row.status})")
+            assert row.decided_at is not None
+            if now > row.decided_at + timedelta(seconds=self.config.pass_ttl_s):
+                refusal.append(SessionExpiredError(f"liveness session '{session_id}' pass expired"))
+            elif person_id is not None and row.person_id is not None and row.person_id != person_id:
+                refusal.append(
+                    PermissionDeniedError(f"liveness session '{session_id}' is bound to another person")
+                )
+            return {"status": CONSUMED, "consumed_at": now}
+
+        row = self.store.modify(session_id, change)
+        decision = "refused" if refusal else "ok"
+        self._record(
+            AuditEvent(
+                action="liveness.consume",
+                decision=decision,
+                actor=actor,
+                subject=None if row.person_id is None else str(row.person_id),
+                details={"session": session_id, "reason": refusal[0].message if refusal else None},
+            )
+        )
+        if refusal:
+            raise refusal[0]
+        assert row.mean_blob is not None and row.decided_at is not None
+        vector = self._decrypt(row.key_id, row.mean_blob, _mean_aad(row.id, row.person_id))
+        return LivenessProof(
+            session_id=row.id,
+            person_id=row.person_id,
+            embedding=Embedding(vector, row.embedding_model or self.pipeline.model_name),
+            passed_at=row.decided_at,
+        )
+
+    # ---- internals -------------------------------------------------------------------------------
+    def _limits(self) -> dict[str, Any]:
+        o, c = self.config.challenge, self.config
+        return {
+            "step_time_limit_ms": o.step_time_limit_ms,
+            "total_time_limit_ms": o.total_time_limit_ms,
+            "session_ttl_s": c.session_ttl_s,
+            "max_fps": o.max_fps,
+            "max_frame_gap_ms": o.max_frame_gap_ms,
+            "max_batch_frames": c.max_batch_frames,
+            "max_frames": c.max_frames,
+            "turn_angle_deg": o.turn_angle_deg,
+        }
+
+    def _check_open(self, row: LivenessSessionRecord) -> None:
+        if row.status != PENDING:
+            raise ConflictError(f"liveness session '{row.id}' is already {row.status}")
+        if self.clock() > row.expires_at:
+
+            def expire(current: LivenessSessionRecord) -> dict[str, Any] | None:
+                if current.status != PENDING:
+                    return None
+                return {"status": EXPIRED, "reason": "session expired", "decided_at": self.clock()}
+
+            expired = self.store.modify(row.id, expire)
+            if expired.version != row.version:
+                self._audit_decision(expired)
+            raise SessionExpiredError(f"liveness session '{row.id}' expired at {row.expires_at}")
+
+    def _measure(self, row: LivenessSessionRecord, frames: Sequence[TimedFrame]) -> _Batch:
+        """Measure every frame; embed (and passively score) about one face per interval."""
+        batch = _Batch()
+        last_sample_t = row.samples[-1]["t"] if row.samples else None
+        chosen: list[tuple[int, TimedFrame, DetectedFace]] = []
+        last_ok: tuple[int, TimedFrame, DetectedFace] | None = None
+        for i, frame in enumerate(frames):
+            m, face = self.measurer.measure(frame.image, row.frame_count + i, frame.timestamp_ms)
+            batch.frames.append(m.to_json())
+            if face is None or not m.ok:
+                continue
+            last_ok = (m.index, frame, face)
+            if last_sample_t is None or frame.timestamp_ms - last_sample_t >= self.config.embed_interval_ms:
+                chosen.append(last_ok)
+                last_sample_t = frame.timestamp_ms
+        if last_ok is not None and (not chosen or chosen[-1][0] != last_ok[0]):
+            chosen.append(last_ok)
+        for index, frame, face in chosen:
+            analyzed = self.pipeline.analyze_face(frame.image, face)
+            assert analyzed.embedding is not None
+            passive = (
+                self.antispoof.score_face(frame.image, face).score if self.antispoof else None
+            )
+            batch.samples.append({"i": index, "t": frame.timestamp_ms, "passive": passive})
+            batch.vectors.append(analyzed.embedding.vector)
+        return batch
+
+    def _apply(self, row: LivenessSessionRecord, batch: _Batch, final: bool) -> dict[str, Any]:
+        frames = list(row.frames) + batch.frames
+        samples = list(row.samples) + batch.samples
+        parts = [self._samples_matrix(row), *(v.reshape(1, -1) for v in batch.vectors)]
+        parts = [p for p in parts if len(p)]
+        vectors = np.vstack(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+        steps = tuple(Step(s) for s in row.steps)
+        result = evaluate_challenge(
+            steps, [FrameMeasurement.from_json(f) for f in frames], self.config.challenge, final
+        )
+        status, reason = _status_of(result)
+        min_sim, where = self._identity(vectors, samples)
+        passive = _mean_passive(samples)
+        if min_sim is not None and min_sim < self.config.match_threshold:
+            status = FAILED
+            reason = (
+                f"the face changed: similarity {min_sim:.3f} below {self.config.match_threshold:.3f} "
+                f"between frames {samples[0]['i']} and {where}"
+            )
+        elif (
+            status == PASSED
+            and self.config.passive_required
+            and self.antispoof
+            and (passive is None or passive < self.antispoof.model.threshold)
+        ):
+            status, reason = FAILED, f"passive anti-spoof score {passive} below threshold"
+        values: dict[str, Any] = {
+            "frames": frames,
+            "samples": samples,
+            "frame_count": len(frames),
+            "last_timestamp_ms": frames[-1]["t"] if frames else row.last_timestamp_ms,
+            "status": status,
+            "reason": reason,
+            "evidence": {
+                "steps": [e.to_json() for e in result.steps],
+                "min_similarity": None if min_sim is None else round(min_sim, 4),
+                "passive_score": None if passive is None else round(passive, 4),
+                "samples": len(samples),
+            },
+        }
+        cipher = self._cipher()
+        if len(vectors):
+            key_id, blob = self._encrypt(cipher, vectors, _samples_aad(row.id))
+            values.update(key_id=key_id, sample_blob=blob)
+            if status == PASSED:
+                mean = vectors.mean(axis=0)
+                mean = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+                _, mean_blob = self._encrypt(cipher, mean, _mean_aad(row.id, row.person_id))
+                values["mean_blob"] = mean_blob
+        if status != PENDING:
+            values["decided_at"] = self.clock()
+        return values
+
+    def _identity(
+        self, vectors: FloatArray, samples: list[dict[str, Any]]
+    ) -> tuple[float | None, int | None]:
+        """Lowest similarity of any sample with the first one, and that sample's frame."""
+        if len(vectors) < 2:
+            return None, None
+        sims = [cosine_similarity(vectors[0], v) for v in vectors[1:]]
+        k = int(np.argmin(sims))
+        return float(sims[k]), int(samples[k + 1]["i"])
+
+    def _samples_matrix(self, row: LivenessSessionRecord) -> FloatArray:
+        if row.sample_blob is None or not row.samples:
+            return np.zeros((0, 0), dtype=np.float32)
+        flat = self._decrypt(row.key_id, row.sample_blob, _samples_aad(row.id))
+        n = max(len(row.samples), 1)
+        return flat.reshape(n, -1)
+
+    def _encrypt(self, cipher: Cipher | None, data: FloatArray, aad: bytes) -> tuple[str | None, bytes]:
+        if cipher is None:
+            return None, np.asarray(data, dtype="<f4").tobytes()
+        return cipher.encrypt(np.asarray(data, dtype=np.float32).reshape(-1), aad)
+
+    def _decrypt(self, key_id: str | None, blob: bytes, aad: bytes) -> FloatArray:
+        if key_id is None:
+            return np.frombuffer(blob, dtype="<f4").astype(np.float32)
+        cipher = self._cipher()
+        if cipher is None:
+            raise ConflictError("this session's embeddings are encrypted but no cipher is configured")
+        return cipher.decrypt(key_id, blob, aad)
+
+    def _view(self, row: LivenessSessionRecord) -> LivenessSession:
+        status = row.status
+        reason = row.reason
+        if status == PENDING and self.clock() > row.expires_at:
+            status, reason = EXPIRED, "session expired"
+        ev = row.evidence or {}
+        return LivenessSession(
+            id=row.id,
+            nonce=row.nonce,
+            steps=tuple(Step(s) for s in row.steps),
+            status=status,
+            reason=reason,
+            limits=dict(row.limits),
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            frame_count=row.frame_count,
+            person_id=row.person_id,
+            evidence=tuple(_evidence_from_json(e) for e in ev.get("steps", [])),
+            min_similarity=ev.get("min_similarity"),
+            passive_score=ev.get("passive_score"),
+            decided_at=row.decided_at,
+        )
+
+    def _audit_decision(self, row: LivenessSessionRecord) -> None:
+        ev = row.evidence or {}
+        self._record(
+            AuditEvent(
+                action="liveness",
+                decision=row.status,
+                actor=row.actor,
+                subject=None if row.person_id is None else str(row.person_id),
+                score=ev.get("min_similarity"),
+                details={
+                    "session": row.id,
+                    "steps": row.steps,
+                    "reason": row.reason,
+                    "frames": row.frame_count,
+                    "passive_score": ev.get("passive_score"),
+                },
+            )
+        )
+
+    def _record(self, event: AuditEvent) -> None:
+        if self.audit is not None:
+            self.audit.record(event)
+
+
+def _status_of(result: ChallengeResult) -> tuple[str, str | None]:
+    if result.status is ChallengeStatus.PASSED:
+        return PASSED, None
+    if result.status is ChallengeStatus.FAILED:
+        return FAILED, result.reason
+    return PENDING, None
+
+
+def _mean_passive(samples: list[dict[str, Any]]) -> float | None:
+    scores = [s["passive"] for s in samples if s.get("passive") is not None]
+    return float(np.mean(scores)) if scores else None
+
+
+def _samples_aad(session_id: str) -> bytes:
+    return f"facegate-liveness-samples:v1:{session_id}".encode()
+
+
+def _mean_aad(session_id: str, person_id: int | None) -> bytes:
+    return f"facegate-liveness-mean:v1:{session_id}:{person_id}".encode()
+
+
+def _evidence_from_json(d: dict[str, Any]) -> StepEvidence:
+    return StepEvidence(
+        step=Step(d["step"]),
+        done=bool(d["done"]),
+        start_frame=d.get("start_frame"),
+        peak_frame=d.get("peak_frame"),
+        end_frame=d.get("end_frame"),
+        value=d.get("value"),
+        reference=d.get("reference"),
+        threshold=d.get("threshold"),
+        elapsed_ms=d.get("elapsed_ms"),
+    )
+
+
+def build_liveness_config(settings: Settings, match_threshold: float) -> LivenessConfig:
+    """Turn the ``liveness_*`` settings into a config; refuses test-only settings outside tests."""
+    s = settings
+    fixed: tuple[Step, ...] | None = None
+    if s.liveness_fixed_steps:
+        if not s.testing:
+            raise InvalidStepsError(
+                "liveness_fixed_steps is a test-only setting: it needs FACEGATE_TESTING=1 "
+                "(production always draws a random order)"
+            )
+        fixed = parse_steps(s.liveness_fixed_steps)
+    return LivenessConfig(
+        challenge=ChallengeOptions(
+            step_time_limit_ms=round(s.liveness_step_time_limit_s * 1000),
+            total_time_limit_ms=round(s.liveness_total_time_limit_s * 1000),
+            blink_closed_ratio=s.liveness_blink_closed_ratio,
+            blink_open_ratio=s.liveness_blink_open_ratio,
+            blink_max_ms=s.liveness_blink_max_ms,
+            turn_angle_deg=s.liveness_turn_angle_deg,
+            turn_return_deg=s.liveness_turn_return_deg,
+            max_fps=s.liveness_max_fps,
+            max_frame_gap_ms=s.liveness_max_frame_gap_ms,
+            max_face_gap_ms=s.liveness_max_frame_gap_ms,
+        ),
+        match_threshold=match_threshold,
+        step_count=s.liveness_steps,
+        step_choices=parse_steps(s.liveness_step_choices),
+        fixed_steps=fixed,
+        session_ttl_s=s.liveness_session_ttl_s,
+        pass_ttl_s=s.liveness_pass_ttl_s,
+        max_frames=s.liveness_max_frames,
+        max_batch_frames=s.liveness_max_batch_frames,
+        embed_interval_ms=s.liveness_embed_interval_ms,
+        passive_required=s.liveness_passive_required,
+    )
+
+
+__all__ = [
+    "FrameTimingError",
+    "LivenessConfig",
+    "LivenessProof",
+    "LivenessService",
+    "LivenessSession",
+    "SessionExpiredError",
+    "TimedFrame",
+    "build_liveness_config",
+]

@@ -1,0 +1,72 @@
+"""``/v1/people``: enrol (create), add faces, list, show and erase people."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from facegate.core.http import ContainerDep, read_upload
+from facegate.core.people.enrollment import EnrollMode
+from facegate.features.faces.schemas import EnrollmentOut, PeopleOut, PersonOut
+
+router = APIRouter(prefix="/v1/people", tags=["people"])
+ACTOR = "api"
+
+
+async def _files(container: ContainerDep, images: list[UploadFile]) -> list[tuple[str, bytes]]:
+    limit = container.settings.max_upload_bytes
+    return [(f.filename or f"image {i + 1}", await read_upload(f, limit)) for i, f in enumerate(images)]
+
+
+@router.post("", response_model=EnrollmentOut, status_code=201)
+async def create_person(
+    container: ContainerDep,
+    external_id: str = Form(..., min_length=1, max_length=200, description="Username, customer id, …"),
+    display_name: str | None = Form(None, max_length=200),
+    images: list[UploadFile] = File(default=[], description="Images with exactly one face each"),
+) -> EnrollmentOut:
+    """Create a person (409 if the id exists) and enrol the given images (422 if none is usable)."""
+    files = await _files(container, images)
+    result = await run_in_threadpool(
+        container.enrollment.enroll_bytes, external_id, files, display_name,
+        mode=EnrollMode.CREATE, source="upload", actor=ACTOR,
+    )
+    return EnrollmentOut.of(result)
+
+
+@router.get("", response_model=PeopleOut)
+async def list_people(
+    container: ContainerDep,
+    limit: int = Query(100, ge=1, le=10_000),
+    offset: int = Query(0, ge=0),
+) -> PeopleOut:
+    people = await run_in_threadpool(container.enrollment.list_people, limit, offset)
+    return PeopleOut(people=[PersonOut.of(p) for p in people], count=len(people))
+
+
+@router.get("/{external_id}", response_model=PersonOut)
+async def show_person(container: ContainerDep, external_id: str) -> PersonOut:
+    person = await run_in_threadpool(container.enrollment.show_person, external_id)
+    return PersonOut.of(person, with_templates=True)
+
+
+@router.delete("/{external_id}", response_model=PersonOut)
+async def remove_person(container: ContainerDep, external_id: str) -> PersonOut:
+    """Erase the person with every template (right to erasure); 404 if unknown."""
+    info = await run_in_threadpool(container.enrollment.remove_person, external_id, ACTOR)
+    return PersonOut.of(info)
+
+
+@router.post("/{external_id}/faces", response_model=EnrollmentOut)
+async def add_faces(
+    container: ContainerDep,
+    external_id: str,
+    images: list[UploadFile] = File(..., description="Images with exactly one face each"),
+) -> EnrollmentOut:
+    """Add samples to an existing person (404 if unknown); the mean template is recomputed."""
+    files = await _files(container, images)
+    result = await run_in_threadpool(
+        container.enrollment.enroll_bytes, external_id, files, None,
+        mode=EnrollMode.ADD, source="upload", actor=ACTOR,
+    )
+    return EnrollmentOut.of(result)

@@ -1,0 +1,340 @@
+"""``facegate people …`` (incl. ``reembed``), ``identify``, ``verify``, ``db upgrade``, ``keys rotate``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import cv2
+import typer
+
+from facegate.core.cli import container, fail, print_json
+from facegate.core.domain import Identification
+from facegate.core.people.enrollment import EnrollImage, EnrollmentResult, sha256_of
+from facegate.core.store.people import PersonInfo
+from facegate.core.vision.draw import GREEN, RED, draw_face
+from facegate.core.vision.images import decode_labeled
+
+people_app = typer.Typer(help="Enrol, list, show, import and remove people.", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+keys_app = typer.Typer(help="Template encryption keys.", no_args_is_help=True)
+
+ImageArg = Annotated[Path, typer.Argument(help="Image file (JPEG, PNG, …)", exists=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON")]
+ACTOR = "cli"
+
+
+def _store() -> Any:
+    c = container()
+    c.prepare_store()
+    return c
+
+
+def _person_json(p: PersonInfo) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": p.external_id,
+        "display_name": p.display_name,
+        "samples": p.sample_count,
+        "stored_images": p.stored_images,
+        "created_at": p.created_at.isoformat(),
+        "updated_at": p.updated_at.isoformat(),
+    }
+    if p.templates:
+        out["templates"] = [
+            {
+                "id": t.id,
+                "model": t.model,
+                "model_version": t.model_version,
+                "mean": t.is_mean,
+                "sample_count": t.sample_count,
+                "source": t.source,
+                "quality": t.quality,
+                "created_at": t.created_at.isoformat(),
+            }
+            for t in p.templates
+        ]
+    return out
+
+
+def _read(c: Any, path: Path) -> EnrollImage:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise fail(f"{path}: cannot read file ({exc.strerror or exc})") from None
+    return EnrollImage(decode_labeled(data, c.image_limits, str(path)), str(path), sha256_of(data))
+
+
+def add(
+    name: Annotated[str, typer.Argument(help="External id (username, customer id, …)")],
+    images: Annotated[list[Path], typer.Argument(help="One or more images of the person")],
+    display_name: Annotated[str | None, typer.Option(help="Name shown (default: the id)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Enrol a person (or add samples to them) from one or more images."""
+    c = _store()
+    items = [_read(c, p) for p in images]
+    r = c.enrollment.enroll(name, items, display_name, source="upload", actor=ACTOR)
+    if as_json:
+        print_json(_enrol_json(r))
+        return
+    verb = "enrolled" if r.created else "added samples to"
+    typer.echo(
+        f"{verb} {r.person.external_id}: {len(r.accepted)} accepted, {len(r.rejected)} rejected "
+        f"({r.person.sample_count} samples, model {r.model})"
+    )
+    for o in r.rejected:
+        typer.echo(f"  rejected {o.label}: {o.reason}")
+
+
+def _enrol_json(r: EnrollmentResult) -> dict[str, Any]:
+    return {
+        "person": _person_json(r.person),
+        "created": r.created,
+        "model": r.model,
+        "accepted": [o.label for o in r.accepted],
+        "rejected": [{"image": o.label, "reason": o.reason} for o in r.rejected],
+    }
+
+
+def list_people(as_json: JsonOpt = False) -> None:
+    """List enrolled people."""
+    people = _store().enrollment.list_people(limit=1_000_000)
+    if as_json:
+        print_json([_person_json(p) for p in people])
+        return
+    typer.echo(f"{len(people)} people")
+    for p in people:
+        typer.echo(f"  {p.external_id}\t{p.display_name}\t{p.sample_count} samples")
+
+
+def show(name: Annotated[str, typer.Argument(help="External id")], as_json: JsonOpt = False) -> None:
+    """Show a person and their templates (never the embeddings)."""
+    p = _store().enrollment.show_person(name)
+    if as_json:
+        print_json(_person_json(p))
+        return
+    typer.echo(
+        f"{p.external_id} ({p.display_name}): {p.sample_count} samples, "
+        f"{p.stored_images} stored images, created {p.created_at:%Y-%m-%d %H:%M}"
+    )
+    for t in p.templates:
+        kind = f"mean of {t.sample_count}" if t.is_mean else t.source
+        typer.echo(f"  template {t.id}: {t.model} v{t.model_version}, {kind}, {t.created_at:%Y-%m-%d %H:%M}")
+
+
+def remove(
+    name: Annotated[str, typer.Argument(help="External id")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False,
+) -> None:
+    """Erase a person: templates, search vectors, stored face images, import records (right to
+    erasure)."""
+    c = _store()
+    if not yes and not typer.confirm(f"erase {name} and all their templates and images?"):
+        raise typer.Exit(1)
+    info = c.enrollment.remove_person(name, actor=ACTOR)
+    typer.echo(
+        f"removed {info.external_id}: {info.sample_count} samples, "
+        f"{info.stored_images} stored images erased"
+    )
+
+
+def import_dir(
+    directory: Annotated[Path, typer.Argument(help="DIR/<name>/*.jpg or DIR/<first_last>.jpg")],
+    as_json: JsonOpt = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
+) -> None:
+    """Import a folder of people (idempotent: images already imported are skipped)."""
+    from tqdm import tqdm
+
+    from facegate.features.faces.importer import ImportPerson, import_people
+
+    c = _store()
+
+    def bar(it: Iterator[ImportPerson], total: int) -> Iterator[ImportPerson]:
+        with tqdm(total=total, unit="person", disable=not progress, desc="import") as t:
+            for person in it:
+                t.set_postfix_str(person.external_id[:30])
+                yield person
+                t.update(1)
+
+    summary = import_people(c.enrollment, directory, bar, actor=ACTOR)
+    if as_json:
+        print_json(summary.as_dict())
+        return
+    typer.echo(
+        f"{summary.people_enrolled} people enrolled ({summary.images_enrolled} images), "
+        f"{len(summary.rejected)} rejected, {len(summary.duplicates)} duplicates, "
+        f"{summary.already_imported} already imported, {summary.people_seen} people seen"
+    )
+    for path, reason in summary.rejected:
+        typer.echo(f"  rejected {path}: {reason}")
+    for path, owner in summary.duplicates:
+        typer.echo(f"  duplicate {path} (same image as {owner})")
+
+
+def reembed(
+    model: Annotated[
+        str, typer.Option("--model", help="Model pack to build templates for (e.g. dlib, arcface-mbf)")
+    ],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Also rebuild people who already have templates of that model (earlier "
+            "rebuilt samples are replaced; enrolled ones are kept)",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
+) -> None:
+    """Rebuild templates for another model pack from the stored face images (no re-enrolment).
+
+    Needs enrolments made with FACEGATE_STORE_FACE_IMAGES=1; skips people with templates of the model.
+    """
+    from tqdm import tqdm
+
+    from facegate.core.vision.packs import get_pack
+    from facegate.features.faces.reembed import PersonRef, ensure_face_images, reembed_people
+
+    c = _store()
+    ensure_face_images(c.database)  # before loading a model: a clear error when there is nothing
+    pack = get_pack(model)
+    try:
+        embedder = pack.build(c.embedder_options)
+    except ImportError as exc:
+        hint = f" (pip install 'facegate[{pack.extra}]')" if pack.extra else ""
+        raise fail(f"model pack '{model}' cannot load: {exc}{hint}") from None
+
+    def bar(it: Iterator[PersonRef], total: int) -> Iterator[PersonRef]:
+        with tqdm(total=total, unit="person", disable=not progress, desc="reembed") as t:
+            for ref in it:
+                t.set_postfix_str(ref[1][:30])
+                yield ref
+                t.update(1)
+
+    summary = reembed_people(
+        c.database, c.template_cipher, embedder, model, force=force, progress=bar,
+        audit=c.audit, actor=ACTOR,
+    )
+    if as_json:
+        print_json(summary.as_dict())
+        return
+    typer.echo(
+        f"{summary.people_rebuilt} people rebuilt ({summary.samples_added} samples) for model "
+        f"{summary.model} (pack {summary.pack}), {len(summary.skipped)} skipped (already have "
+        f"{summary.model} templates), {len(summary.failed)} failed, "
+        f"{summary.people_seen} people with stored images"
+    )
+    for ext, reason in summary.failed:
+        typer.echo(f"  failed {ext}: {reason}")
+
+
+def identify(
+    image: ImageArg,
+    out: Annotated[Path | None, typer.Option("--out", help="Write an annotated image here")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Identify every face of an image: best person or unknown, with top candidates."""
+    c = _store()
+    item = _read(c, image)
+    results = c.identification.identify_image(item.image, actor=ACTOR)
+    if out is not None:
+        canvas = item.image.copy()
+        for r in results:
+            sim = r.candidates[0].similarity if r.candidates else 0.0
+            draw_face(canvas, r.face.face, f"{r.label} {sim:.2f}", GREEN if r.known else RED)
+        if not cv2.imwrite(str(out), canvas):
+            raise fail(f"cannot write {out}")
+    if as_json:
+        print_json({"image": str(image), "faces": [identification_json(r) for r in results]})
+        return
+    typer.echo(f"{image}: {len(results)} face(s) (threshold {c.identification.threshold:.3f})")
+    for i, r in enumerate(results, 1):
+        cands = ", ".join(f"{x.external_id} {x.similarity:.3f}" for x in r.candidates[:3])
+        typer.echo(f"  {i}: {r.best.external_id if r.best else 'unknown'}  [{cands}]")
+
+
+def identification_json(r: Identification) -> dict[str, Any]:
+    return {
+        "box": r.face.face.box.as_list(),
+        "known": r.known,
+        "person": r.best.external_id if r.best else None,
+        "label": r.label,
+        "similarity": r.candidates[0].similarity if r.candidates else None,
+        "candidates": [
+            {"id": x.external_id, "display_name": x.display_name, "similarity": x.similarity}
+            for x in r.candidates
+        ],
+        "quality_problems": list(r.face.quality.problems),
+    }
+
+
+def verify(
+    name: Annotated[str, typer.Argument(help="External id of the claimed person")],
+    image: ImageArg,
+    as_json: JsonOpt = False,
+) -> None:
+    """1:1: is the largest face of IMAGE this person? Exit 0 granted, 1 denied, 2 error."""
+    c = _store()
+    v = c.identification.verify(name, _read(c, image).image, actor=ACTOR)
+    if as_json:
+        print_json(
+            {"person": v.external_id, "verified": v.verified, "decision": v.decision,
+             "similarity": v.similarity, "threshold": v.threshold, "faces_found": v.faces_found}
+        )
+    else:
+        typer.echo(
+            f"{v.external_id}: similarity {v.similarity:.4f} "
+            f"(threshold {v.threshold:.3f}): {v.decision}"
+        )
+    raise typer.Exit(0 if v.verified else 1)
+
+
+def db_upgrade() -> None:
+    """Run the database migrations to the newest revision."""
+    c = container()
+    c.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    before = c.database.current_revision()
+    c.database.upgrade()
+    after = c.database.current_revision()
+    url = c.database.url.render_as_string(hide_password=True)
+    typer.echo(f"database {url}: {before or 'empty'} -> {after}")
+
+
+def db_current() -> None:
+    """Print the database's migration revision and the newest one."""
+    c = container()
+    typer.echo(f"current {c.database.current_revision() or 'empty'}, head {c.database.head_revision()}")
+
+
+def keys_rotate() -> None:
+    """Re-encrypt every template and stored face image under a new key; old key files are
+    deleted when done."""
+    from facegate.core.store.keys import rotate_template_keys
+
+    c = _store()
+    r = rotate_template_keys(c.database, c.keystore)
+    removed = ", ".join(r.removed_key_files) or "none"
+    images = f" and {r.reencrypted_images} stored face images" if r.reencrypted_images else ""
+    typer.echo(
+        f"re-encrypted {r.reencrypted} templates{images} with key {r.new_key_id}; "
+        f"removed key files: {removed}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    people_app.command("add")(add)
+    people_app.command("list")(list_people)
+    people_app.command("show")(show)
+    people_app.command("remove")(remove)
+    people_app.command("import")(import_dir)
+    people_app.command("reembed")(reembed)
+    db_app.command("upgrade")(db_upgrade)
+    db_app.command("current")(db_current)
+    keys_app.command("rotate")(keys_rotate)
+    app.add_typer(people_app, name="people")
+    app.add_typer(db_app, name="db")
+    app.add_typer(keys_app, name="keys")
+    app.command()(identify)
+    app.command()(verify)

@@ -1,0 +1,209 @@
+"""``facegate liveness check | train | collect`` and ``facegate bench spoof``."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import cv2
+import typer
+from tqdm import tqdm
+
+from facegate.core.cli import container, fail, print_json
+from facegate.core.domain import ImageArray
+from facegate.core.liveness.challenge import parse_steps
+from facegate.core.liveness.service import LivenessSession, TimedFrame
+
+liveness_app = typer.Typer(
+    name="liveness",
+    help="Liveness: challenge–response on a video or camera; train and collect anti-spoof data.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+BATCH = 30
+
+
+def _open_source(source: str) -> tuple[cv2.VideoCapture, bool]:
+    camera = source.isdigit()
+    cap = cv2.VideoCapture(int(source) if camera else source)
+    if not cap.isOpened():
+        raise fail(f"cannot open {'camera' if camera else 'video'} {source}")
+    return cap, camera
+
+
+def read_frames(source: str, every: int, max_seconds: float) -> Iterator[TimedFrame]:
+    """Frames of a video file (its own timestamps) or a camera (wall-clock), every ``every``-th.
+
+    The source is opened now (an error exits before anything else happens); frames are read lazily.
+    """
+    cap, camera = _open_source(source)
+    return _frames(cap, camera, every, max_seconds)
+
+
+def _frames(cap: cv2.VideoCapture, camera: bool, every: int, max_seconds: float) -> Iterator[TimedFrame]:
+    start = time.monotonic()
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    last_t = -1
+    index = 0
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if camera:
+                t = round((time.monotonic() - start) * 1000)
+            else:
+                pos = cap.get(cv2.CAP_PROP_POS_MSEC)
+                t = round(pos) if pos > 0 or index == 0 else round(index * 1000.0 / fps)
+            if t <= last_t:  # some containers repeat a timestamp; fall back to the frame rate
+                t = last_t + max(1, round(1000.0 / fps))
+            if index % every == 0:
+                last_t = t
+                yield TimedFrame(frame, t)
+            index += 1
+            if t > max_seconds * 1000:
+                break
+    finally:
+        cap.release()
+
+
+def _print_session(s: LivenessSession) -> None:
+    typer.echo(f"session {s.id}: {s.status.upper()}" + (f" ({s.reason})" if s.reason else ""))
+    typer.echo(f"  steps: {', '.join(x.value for x in s.steps)}; frames: {s.frame_count}")
+    for k, e in enumerate(s.evidence, 1):
+        if not e.done:
+            typer.echo(f"  {k}. {e.step.value}: not done")
+            continue
+        if e.step.value == "blink":
+            what = f"EAR {e.value:.3f} < {e.threshold:.3f} (open-eye baseline {e.reference:.3f})"
+        else:
+            what = f"peak yaw {e.value:+.1f}° (needed {e.threshold:+.0f}°)"
+        typer.echo(
+            f"  {k}. {e.step.value}: frames {e.start_frame}-{e.end_frame} (peak {e.peak_frame}), "
+            f"{what}, after {e.elapsed_ms} ms"
+        )
+    if s.min_similarity is not None:
+        typer.echo(f"  same face: lowest similarity to the first sample {s.min_similarity:.3f}")
+    if s.passive_score is not None:
+        typer.echo(f"  passive anti-spoof score (mean): {s.passive_score:.3f}")
+
+
+@liveness_app.command("check")
+def check(
+    source: Annotated[str, typer.Argument(help="Video file or camera index (0, 1, …)")],
+    steps: Annotated[
+        str | None, typer.Option("--steps", help="Step order, e.g. blink,left,right (default: random)")
+    ] = None,
+    every: Annotated[int, typer.Option("--every", min=1, help="Use every N-th frame")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the session as JSON")] = False,
+) -> None:
+    """Run a challenge on a video or camera. Exit 0 passed, 1 failed, 2 error."""
+    service = container().liveness
+    chosen = parse_steps(steps) if steps else service.draw_steps()
+    if not as_json:
+        typer.echo(f"challenge: {', '.join(s.value for s in chosen)}")
+    max_s = service.config.challenge.total_time_limit_ms / 1000.0 + 1.0
+    frames = read_frames(source, every, max_s)
+    session = service.check_recording(frames, steps=chosen, actor="cli", batch_size=BATCH)
+    if as_json:
+        print_json(session.to_json())
+    else:
+        _print_session(session)
+    raise typer.Exit(0 if session.passed else 1)
+
+
+@liveness_app.command("train")
+def train(
+    real: Annotated[Path, typer.Option("--real", help="List file (paths relative to it) or folder")],
+    spoof: Annotated[Path, typer.Option("--spoof", help="List file or folder of attacks")],
+    out: Annotated[Path, typer.Option("--out", help="Weights file to write (.npz; a .json beside)")],
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Subject-grouped CV folds")] = 5,
+) -> None:
+    """Train the passive anti-spoof model (texture features + logistic regression)."""
+    from facegate.core.liveness.antispoof import CROP_MARGIN, CROP_SIZE
+    from facegate.core.liveness.training import extract_features, list_images, train_antispoof
+
+    if out.suffix != ".npz":
+        raise fail(f"--out must end in .npz, got {out}")
+    detector = container().detector
+    real_set = extract_features(list_images(real), detector, "real")
+    spoof_set = extract_features(list_images(spoof), detector, "spoof")
+    report = train_antispoof(real_set, spoof_set, folds=folds, on_progress=typer.echo)
+    command = _command("facegate liveness train", "--real", real, "--spoof", spoof, "--out", out)
+    if folds != 5:
+        command += f" --folds {folds}"
+    meta = {
+        "model": report.model.name,
+        "command": command,
+        "data": {"real": str(real), "spoof": str(spoof)},
+        "crop": {"size": CROP_SIZE, "margin": CROP_MARGIN, "detector": detector.name},
+        "train_real": report.train_real,
+        "train_spoof": report.train_spoof,
+        "skipped_no_face": report.skipped,
+        "l2": report.l2,
+        "cv_folds": folds,
+        "cv_acer_by_l2": report.cv_acer_by_l2,
+        "threshold": round(report.cv_threshold, 6),
+        "threshold_rule": "equal error point of subject-grouped out-of-fold training scores",
+        "fit_seconds": round(report.seconds, 1),
+    }
+    report.model.save(out, meta)
+    typer.echo(
+        f"wrote {out} ({report.train_real} real, {report.train_spoof} spoof, l2={report.l2:g}, "
+        f"threshold {report.cv_threshold:.3f}, CV ACER {report.cv_acer_by_l2[f'{report.l2:g}']:.2%})"
+    )
+
+
+@liveness_app.command("collect")
+def collect(
+    video: Annotated[Path, typer.Argument(help="Video file")],
+    label: Annotated[str, typer.Option("--label", help="real or spoof")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the crops")],
+    every: Annotated[int, typer.Option("--every", min=1, help="Use every N-th frame")] = 5,
+) -> None:
+    """Save face crops (box grown to twice its size, so ``train`` re-detects them) of a video."""
+    from facegate.core.vision.detector import largest_face
+
+    if label not in ("real", "spoof"):
+        raise fail(f"--label must be real or spoof, got {label!r}")
+    if not video.is_file():
+        raise fail(f"no such video: {video}")
+    detector = container().detector
+    folder = out / label
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[str] = []
+    frames = list(read_frames(str(video), every, float("inf")))
+    for k, frame in enumerate(tqdm(frames, desc="collect", unit="frame")):
+        face = largest_face(detector.detect(frame.image))
+        if face is None:
+            continue
+        crop = _wide_crop(frame.image, face.box.center, max(face.box.width, face.box.height) * 2.0)
+        name = f"{video.stem}_{k:05d}.png"
+        if not cv2.imwrite(str(folder / name), crop):
+            raise fail(f"cannot write {folder / name}")
+        written.append(f"{label}/{name}")
+    listing = out / f"{label}.txt"
+    with listing.open("a") as fh:
+        fh.writelines(line + "\n" for line in written)
+    typer.echo(f"{len(written)} crops of {len(frames)} frames → {folder} (listed in {listing})")
+
+
+def _wide_crop(image: ImageArray, center: tuple[float, float], side: float) -> ImageArray:
+    cx, cy = center
+    h, w = image.shape[:2]
+    x0, y0 = max(0, round(cx - side / 2)), max(0, round(cy - side / 2))
+    x1, y1 = min(w, round(cx + side / 2)), min(h, round(cy + side / 2))
+    return image[y0:y1, x0:x1]
+
+
+def _command(prefix: str, *args: object) -> str:
+    """The command line that reproduces a run (recorded in the JSON it writes)."""
+    return " ".join([prefix, *(shlex.quote(str(a)) for a in args)])
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(liveness_app, name="liveness")
