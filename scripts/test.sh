@@ -30,4 +30,5 @@ fi
 
 .venv/bin/python -m ruff check src tests benchmarks
 .venv/bin/python -m mypy
+.venv/bin/lint-imports  # layer and feature-independence contracts (pyproject.toml)
 exec .venv/bin/python -m pytest "$@"
