@@ -72,7 +72,7 @@ class AuditLog:
             subject=event.subject,
             decision=event.decision,
             score=None if event.score is None else float(event.score),
-            details=_jsonable(event.details),
+            details=jsonable(event.details),
         )
         session.add(row)
         return row
@@ -126,12 +126,13 @@ def _entry(r: AuditRecord) -> AuditEntry:
     )
 
 
-def _jsonable(value: Any) -> Any:
-    """Details must be JSON: numpy scalars/arrays, tuples and other objects are converted."""
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON: numpy scalars/arrays, tuples, sets, datetimes and other objects
+    are converted (audit and history details)."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if hasattr(value, "tolist"):

@@ -26,7 +26,7 @@ from facegate.core.domain import ImageArray
 from facegate.core.errors import FaceGateError, PermissionDeniedError
 from facegate.core.http import ContainerDep, read_upload
 from facegate.core.vision.images import ImageLimits, decode_labeled
-from facegate.features.lockers.service import (
+from facegate.features.lockers.results import (
     AccessResult,
     CustomerInfo,
     LockerEventInfo,

@@ -14,7 +14,8 @@ from facegate.features.lockers.capture import (
     is_camera_index,
     read_frames,
 )
-from facegate.features.lockers.service import CustomerInfo, LockerEventInfo, LockerInfo, LockerService
+from facegate.features.lockers.results import CustomerInfo, LockerEventInfo, LockerInfo
+from facegate.features.lockers.service import LockerService
 
 locker_app = typer.Typer(
     help="Bank lockers: kiosk registration and access, one-time keys, administration.",

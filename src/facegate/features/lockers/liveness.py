@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from facegate.core.domain import ImageArray
 from facegate.core.errors import FaceGateError
-from facegate.features.lockers.service import (
+from facegate.features.lockers.ports import (
     ChallengeInfo,
     ChallengeState,
     LivenessCheck,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from facegate.core.errors import ConflictError, FaceGateError
+from facegate.core.errors import ConflictError, FaceGateError, PermissionDeniedError
 
 LOCKER_SIZES = ("S", "M", "L", "XL")
 MAX_LOCKER_NUMBER = 1_000_000
@@ -26,6 +26,17 @@ class LockerUnavailableError(ConflictError):
     """The locker cannot be used for this (taken, blocked, not assigned)."""
 
     code = "locker_unavailable"
+
+
+class KeyRefusedError(PermissionDeniedError):
+    """The key does not open the locker; ``reason``: wrong, used, expired, burnt, no_key."""
+
+    code = "key_refused"
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
 
 
 def check_locker_number(number: int) -> int:
