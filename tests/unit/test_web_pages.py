@@ -25,6 +25,7 @@ from facegate.core.settings import Settings
 from facegate.core.store.audit import AuditQuery
 from facegate.core.store.db import Base, Database
 from facegate.features.accounts.service import AccountHook, AccountService, FaceCheck, FaceEnrollment
+from facegate.features.voting import models as voting_models  # noqa: F401  (the dashboard reads voters)
 
 PASSWORD = "correct horse battery"
 

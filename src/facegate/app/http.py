@@ -18,6 +18,7 @@ from facegate.features.access import api as access_api
 from facegate.features.faces.api import compare, identify, people
 from facegate.features.liveness import api as liveness_api
 from facegate.features.lockers import api as lockers_api
+from facegate.features.lockers import pages as lockers_pages
 
 log = logging.getLogger("uvicorn.error")  # uvicorn's configured logger: shown in the server log
 
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     install_error_handlers(app)
     for router in (
         health.router, compare.router, access_api.router, people.router, identify.router,
-        lockers_api.router, liveness_api.router,
+        lockers_api.router, lockers_pages.router, liveness_api.router,
     ):
         app.include_router(router)
     install_web(app)

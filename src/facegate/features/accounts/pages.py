@@ -3,7 +3,6 @@ logout, delete my account. Handlers are thin: parse the form, call one service, 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from fastapi import APIRouter, File, Form, UploadFile
@@ -12,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from facegate.core.errors import FaceGateError, FaceQualityError
 from facegate.core.http import http_status, read_upload
+from facegate.core.liveness.timestamps import parse_timestamps
 from facegate.core.web.deps import (
     SESSION_COOKIE,
     Ctx,
@@ -63,9 +63,11 @@ async def register(
             raise FaceGateError(f"at most {s.web_register_max_photos} photos or frames")
         files = [(p.filename or f"photo {i + 1}", await read_upload(p, s.max_upload_bytes))
                  for i, p in enumerate(uploads)]
-        result = await run_in_threadpool(
-            ctx.container.accounts.register, username, password, display_name, files,
-            "camera" if source == "camera" else "upload", ctx.client,
+        kind = "camera" if source == "camera" else "upload"
+        result = await run_in_threadpool(  # the first call builds the enroller (loads the models)
+            lambda: ctx.container.accounts.register(
+                username, password, display_name, files, kind, ctx.client
+            )
         )
     except FaceQualityError as exc:
         return ctx.render("register.html", http_status(exc), form=form, error=exc.message,
@@ -94,7 +96,7 @@ async def login(
     except FaceGateError as exc:
         return ctx.render("login.html", http_status(exc), form={"username": username},
                           error=exc.message)
-    ctx.container.accounts.sessions.end_session(ctx.token)
+    await run_in_threadpool(ctx.container.accounts.sessions.end_session, ctx.token)
     response = _redirect("/login/face")
     set_cookie(ctx, response, SESSION_COOKIE, step.token, ctx.container.settings.web_face_step_s)
     return response
@@ -135,12 +137,7 @@ async def login_face_frames(
         raise _login_expired()
     if len(frames) > MAX_FRAMES_PER_POST:
         raise FaceGateError(f"at most {MAX_FRAMES_PER_POST} frames per request")
-    try:
-        times = [float(t) for t in json.loads(timestamps)]
-    except (ValueError, TypeError):
-        raise FaceGateError("timestamps must be a JSON list of numbers (ms)") from None
-    if len(times) != len(frames):
-        raise FaceGateError("one timestamp per frame")
+    times = parse_timestamps(timestamps, len(frames))
     limit = ctx.container.settings.max_upload_bytes
     data = [await read_upload(f, limit) for f in frames]
     state = await run_in_threadpool(ctx.container.accounts.add_face_frames, ctx.session, data, times)

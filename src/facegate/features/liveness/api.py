@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, File, Form, UploadFile
@@ -21,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from facegate.core.http import ContainerDep, read_upload
 from facegate.core.liveness.challenge import FrameTimingError
 from facegate.core.liveness.service import LivenessSession, TimedFrame, TooManyFramesError
+from facegate.core.liveness.timestamps import parse_timestamps
 from facegate.core.vision.images import decode_labeled
 
 router = APIRouter(prefix="/v1/liveness", tags=["liveness"])
@@ -61,21 +61,6 @@ class LivenessSessionOut(BaseModel):
         return cls(**d)
 
 
-def parse_timestamps(text: str, count: int) -> list[int]:
-    """The ``timestamps`` field: a JSON array of ``count`` numbers (milliseconds)."""
-    try:
-        values = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FrameTimingError(f"timestamps: not a JSON array ({exc.msg})") from exc
-    if not isinstance(values, list) or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in values
-    ):
-        raise FrameTimingError("timestamps: must be a JSON array of numbers (milliseconds)")
-    if len(values) != count:
-        raise FrameTimingError(f"timestamps: {len(values)} values for {count} frames")
-    return [round(v) for v in values]
-
-
 @router.post("/sessions", response_model=LivenessSessionOut, status_code=201)
 async def create_session(container: ContainerDep) -> LivenessSessionOut:
     """Start a challenge: perform ``steps`` in order, each within the step time limit."""
@@ -98,14 +83,14 @@ async def add_frames(
         raise TooManyFramesError(
             f"{len(frames)} frames in one batch; at most {service.config.max_batch_frames}"
         )
-    times = parse_timestamps(timestamps, len(frames))
+    times = [round(t) for t in parse_timestamps(timestamps, len(frames), error=FrameTimingError)]
     limit = container.settings.max_upload_bytes
     datas = [await read_upload(f, limit) for f in frames]
     labels = [f.filename or f"frame {i}" for i, f in enumerate(frames)]
-    images = [
-        decode_labeled(d, container.image_limits, label)
-        for d, label in zip(datas, labels, strict=True)
-    ]
+    limits = container.image_limits
+    images = await run_in_threadpool(
+        lambda: [decode_labeled(d, limits, label) for d, label in zip(datas, labels, strict=True)]
+    )
     batch = [TimedFrame(img, t) for img, t in zip(images, times, strict=True)]
     session = await run_in_threadpool(service.add_frames, session_id, batch, final, nonce)
     return LivenessSessionOut.of(session)

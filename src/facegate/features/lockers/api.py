@@ -3,7 +3,7 @@
 Who may call what:
 
 * kiosk (anyone at the kiosk): ``POST /v1/lockers/access/challenge``, ``POST /v1/lockers/access``,
-  ``POST /v1/lockers/{n}/open`` and the page ``/kiosk/lockers/access``;
+  ``POST /v1/lockers/{n}/open`` (the kiosk pages are in ``pages.py``);
 * staff (a logged-in web admin; POSTs also need the ``X-CSRF-Token`` header): registration,
   the list, assign/release/block/unblock, history, revocation, and ``/kiosk/lockers/register``.
 
@@ -12,140 +12,31 @@ Handlers only parse, call one ``LockerService`` method in the thread pool and sh
 
 from __future__ import annotations
 
-from datetime import datetime
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse
-from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from facegate.core.domain import ImageArray
 from facegate.core.errors import FaceGateError, PermissionDeniedError
-from facegate.core.http import ContainerDep, read_upload
-from facegate.core.vision.images import ImageLimits, decode_labeled
-from facegate.features.lockers.results import (
-    AccessResult,
-    CustomerInfo,
-    LockerEventInfo,
-    LockerInfo,
+from facegate.core.http import ContainerDep
+from facegate.core.liveness.timestamps import parse_timestamps
+from facegate.features.lockers.deps import Staff, kiosk_actor, read_frames
+from facegate.features.lockers.schemas import (
+    AccessOut,
+    AssignIn,
+    BlockIn,
+    ChallengeOut,
+    ChallengeStateOut,
+    CustomerOut,
+    EventOut,
+    LockerIn,
+    LockerOut,
+    OpenIn,
+    OpenOut,
+    RegistrationOut,
 )
 
 router = APIRouter(tags=["lockers"])
-MAX_FRAMES = 300
-HERE = Path(__file__).resolve().parent
-KIOSK_TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
-KIOSK_JS = HERE / "static" / "kiosk.js"
-
-
-# ---- schemas ---------------------------------------------------------------------------------
-class LockerIn(BaseModel):
-    number: int = Field(ge=1, le=1_000_000)
-    location: str = Field(default="", max_length=200)
-    size: str = Field(default="M", max_length=4)
-
-
-class AssignIn(BaseModel):
-    customer_id: str = Field(min_length=1, max_length=200)
-
-
-class BlockIn(BaseModel):
-    reason: str = Field(default="", max_length=500)
-
-
-class OpenIn(BaseModel):
-    key: str = Field(min_length=1, max_length=64)
-
-
-class LockerOut(BaseModel):
-    number: int
-    location: str
-    size: str
-    status: str
-    holder: str | None
-    holder_name: str | None
-    assigned_since: datetime | None
-    block_reason: str | None
-
-    @classmethod
-    def of(cls, x: LockerInfo) -> LockerOut:
-        return cls(number=x.number, location=x.location, size=x.size, status=x.status,
-                   holder=x.holder, holder_name=x.holder_name, assigned_since=x.assigned_since,
-                   block_reason=x.block_reason)
-
-
-class CustomerOut(BaseModel):
-    customer_id: str
-    name: str
-    contact: str | None
-    has_face: bool
-    lockers: list[int]
-    created_at: datetime
-
-    @classmethod
-    def of(cls, x: CustomerInfo) -> CustomerOut:
-        return cls(customer_id=x.customer_id, name=x.name, contact=x.contact,
-                   has_face=x.has_face, lockers=list(x.lockers), created_at=x.created_at)
-
-
-class EventOut(BaseModel):
-    id: int
-    at: datetime
-    kind: str
-    decision: str
-    locker: int | None
-    customer_id: str | None
-    actor: str | None
-    liveness_score: float | None
-    match_score: float | None
-    details: dict[str, Any]
-
-    @classmethod
-    def of(cls, e: LockerEventInfo) -> EventOut:
-        return cls(id=e.id, at=e.at, kind=e.kind, decision=e.decision, locker=e.locker,
-                   customer_id=e.customer_id, actor=e.actor, liveness_score=e.liveness_score,
-                   match_score=e.match_score, details=e.details)
-
-
-class RegistrationOut(BaseModel):
-    customer: CustomerOut
-    locker: int
-    frames_read: int
-    frames_checked: int
-    samples_accepted: int
-
-
-class ChallengeOut(BaseModel):
-    id: str
-    steps: list[str]
-    expires_in_s: float | None
-
-
-class AccessOut(BaseModel):
-    granted: bool
-    reason: str
-    customer_id: str | None
-    locker: int | None
-    liveness_score: float | None
-    match_score: float | None
-    key: str | None = Field(description="The one-time key: shown once, never stored")
-    expires_at: datetime | None
-
-    @classmethod
-    def of(cls, r: AccessResult) -> AccessOut:
-        return cls(granted=r.granted, reason=r.reason, customer_id=r.customer_id,
-                   locker=r.locker, liveness_score=r.liveness_score, match_score=r.match_score,
-                   key=r.key.key if r.key else None,
-                   expires_at=r.key.expires_at if r.key else None)
-
-
-class OpenOut(BaseModel):
-    opened: bool
-    locker: int
-    customer_id: str
-    opened_at: datetime
 
 
 class AccessDeniedError(PermissionDeniedError):
@@ -154,51 +45,10 @@ class AccessDeniedError(PermissionDeniedError):
     code = "access_denied"
 
 
-# ---- access control --------------------------------------------------------------------------
-def _staff(request: Request) -> str:
-    """The logged-in admin's username; POSTs must carry the CSRF token header."""
-    from facegate.core.web.deps import check_csrf, require_admin, web_context
-
-    ctx = web_context(request)
-    user = require_admin(ctx)
-    if request.method not in ("GET", "HEAD"):
-        check_csrf(ctx, None)
-    return user.username
-
-
-Staff = Annotated[str, Depends(_staff)]
-
-
-def _kiosk_actor(request: Request) -> str:
-    host = request.client.host if request.client else "unknown"
-    return f"kiosk:{host}"[:200]
-
-
-# ---- frames ----------------------------------------------------------------------------------
-async def _read_frames(c: Any, frames: list[UploadFile]) -> list[ImageArray]:
-    if not frames:
-        raise FaceGateError("no frames uploaded")
-    if len(frames) > MAX_FRAMES:
-        raise FaceGateError(f"too many frames: at most {MAX_FRAMES}")
-    s = c.settings
-    limits = ImageLimits(max_pixels=s.stream_max_frame_pixels, max_bytes=s.stream_max_frame_bytes)
-    blobs = [(f.filename or f"frame {i + 1}", await read_upload(f, limits.max_bytes))
-             for i, f in enumerate(frames)]
-    return await run_in_threadpool(
-        lambda: [decode_labeled(data, limits, label) for label, data in blobs]
-    )
-
-
 def _timestamps(text: str | None, n: int) -> list[float] | None:
     if text is None or not text.strip():
         return None
-    try:
-        values = [float(x) for x in text.split(",")]
-    except ValueError:
-        raise FaceGateError("timestamps_ms must be comma-separated numbers") from None
-    if len(values) != n:
-        raise FaceGateError(f"{len(values)} timestamps for {n} frames: give one per frame")
-    return values
+    return parse_timestamps(text, n, field="timestamps_ms", error=FaceGateError)
 
 
 # ---- kiosk -----------------------------------------------------------------------------------
@@ -209,14 +59,6 @@ async def start_challenge(c: ContainerDep) -> ChallengeOut:
     return ChallengeOut(id=ch.id, steps=list(ch.steps), expires_in_s=ch.expires_in_s)
 
 
-class ChallengeStateOut(BaseModel):
-    id: str
-    status: str = Field(description="pending, passed or failed")
-    reason: str | None
-    steps_done: int
-    steps_total: int
-
-
 @router.post("/v1/lockers/access/challenge/{challenge_id}/frames", response_model=ChallengeStateOut)
 async def challenge_frames(
     challenge_id: str,
@@ -225,7 +67,7 @@ async def challenge_frames(
     timestamps_ms: Annotated[str, Form(description="Capture times, comma-separated")],
 ) -> ChallengeStateOut:
     """Stream a batch of frames into the challenge; the server decides pending/passed/failed."""
-    images = await _read_frames(c, frames)
+    images = await read_frames(c, frames)
     stamps = _timestamps(timestamps_ms, len(images)) or []
     st = await run_in_threadpool(
         lambda: c.lockers.add_challenge_frames(challenge_id[:64], images, stamps)
@@ -244,9 +86,9 @@ async def access(
     locker: Annotated[int | None, Form(ge=1)] = None,
 ) -> AccessOut:
     """Liveness → identify → one-time key. A denial is 403 with the reason (and audited)."""
-    images = await _read_frames(c, frames)
+    images = await read_frames(c, frames)
     stamps = _timestamps(timestamps_ms, len(images))
-    actor = _kiosk_actor(request)
+    actor = kiosk_actor(request)
     r = await run_in_threadpool(
         lambda: c.lockers.access(images, locker=locker, actor=actor, timestamps_ms=stamps,
                                  challenge_id=challenge_id)
@@ -259,7 +101,7 @@ async def access(
 @router.post("/v1/lockers/{number}/open", response_model=OpenOut)
 async def open_locker(number: int, body: OpenIn, c: ContainerDep, request: Request) -> OpenOut:
     """Check the one-time key (once, constant-time) and open the locker through the actuator."""
-    actor = _kiosk_actor(request)
+    actor = kiosk_actor(request)
     r = await run_in_threadpool(lambda: c.lockers.open(number, body.key, actor=actor))
     return OpenOut(opened=True, locker=r.locker, customer_id=r.customer_id, opened_at=r.opened_at)
 
@@ -276,7 +118,7 @@ async def register(
     contact: Annotated[str | None, Form(max_length=200)] = None,
 ) -> RegistrationOut:
     """Register the customer's face from the frames and assign the locker (all or nothing)."""
-    images = await _read_frames(c, frames)
+    images = await read_frames(c, frames)
     r = await run_in_threadpool(
         lambda: c.lockers.register(customer_id, name, locker, images, contact=contact,
                                    actor=staff)
@@ -359,44 +201,3 @@ async def block(number: int, body: BlockIn, c: ContainerDep, staff: Staff) -> Lo
 @router.post("/v1/lockers/{number}/unblock", response_model=LockerOut)
 async def unblock(number: int, c: ContainerDep, staff: Staff) -> LockerOut:
     return LockerOut.of(await run_in_threadpool(lambda: c.lockers.unblock(number, actor=staff)))
-
-
-# ---- kiosk pages -----------------------------------------------------------------------------
-@router.get("/kiosk/lockers/access", response_class=HTMLResponse, include_in_schema=False)
-async def kiosk_access_page(request: Request, c: ContainerDep) -> HTMLResponse:
-    return KIOSK_TEMPLATES.TemplateResponse(
-        request, "kiosk_access.html",
-        {"key_digits": c.settings.locker_key_digits, "ttl_s": c.settings.locker_key_ttl_s},
-    )
-
-
-@router.get("/kiosk/lockers/register", response_class=HTMLResponse, include_in_schema=False)
-async def kiosk_register_page(request: Request, staff: Staff) -> HTMLResponse:
-    from facegate.core.web.deps import web_context
-
-    ctx = web_context(request)
-    return KIOSK_TEMPLATES.TemplateResponse(
-        request, "kiosk_register.html", {"staff": staff, "csrf": ctx.csrf}
-    )
-
-
-@router.get("/kiosk/lockers/admin", response_class=HTMLResponse, include_in_schema=False)
-async def kiosk_admin_page(
-    request: Request, c: ContainerDep, staff: Staff, locker: int | None = None,
-    customer: str | None = None,
-) -> HTMLResponse:
-    """Lockers with status and holder, and the history of one locker/customer (or all)."""
-    lockers, events = await run_in_threadpool(
-        lambda: (c.lockers.list_lockers(),
-                 c.lockers.history(locker=locker, customer_id=customer, limit=200))
-    )
-    return KIOSK_TEMPLATES.TemplateResponse(
-        request, "kiosk_admin.html",
-        {"staff": staff, "lockers": lockers, "events": events, "locker": locker,
-         "customer": customer},
-    )
-
-
-@router.get("/kiosk/lockers/kiosk.js", include_in_schema=False)
-async def kiosk_js() -> FileResponse:
-    return FileResponse(KIOSK_JS, media_type="text/javascript")

@@ -19,7 +19,9 @@ async def compare(
     limit = container.settings.max_upload_bytes
     data_a, data_b = await read_upload(image_a, limit), await read_upload(image_b, limit)
     labels = (image_a.filename or "image_a", image_b.filename or "image_b")
-    result = await run_in_threadpool(container.compare.compare_bytes, data_a, data_b, labels)
+    result = await run_in_threadpool(  # the first call builds the service (loads the models)
+        lambda: container.compare.compare_bytes(data_a, data_b, labels)
+    )
     c = result.comparison
     return CompareOut(
         similarity=round(c.similarity, 4),

@@ -20,8 +20,9 @@ async def verify(
 ) -> VerifyOut:
     """Is the largest face of the image the claimed person? 404 if the person is unknown."""
     data = await read_upload(image, container.settings.max_upload_bytes)
-    result = await run_in_threadpool(
-        container.identification.verify_bytes, external_id, data, image.filename or "image", ACTOR
+    label = image.filename or "image"
+    result = await run_in_threadpool(  # the first call builds the service (loads the models)
+        lambda: container.identification.verify_bytes(external_id, data, label, ACTOR)
     )
     return VerifyOut.of(result)
 
@@ -30,8 +31,9 @@ async def verify(
 async def identify(container: ContainerDep, image: UploadFile = File(...)) -> IdentifyOut:
     """Every face: the best enrolled person, or unknown below the threshold, + top candidates."""
     data = await read_upload(image, container.settings.max_upload_bytes)
+    label = image.filename or "image"
     results = await run_in_threadpool(
-        container.identification.identify_bytes, data, image.filename or "image", ACTOR
+        lambda: container.identification.identify_bytes(data, label, ACTOR)
     )
     return IdentifyOut(
         threshold=container.identification.threshold,

@@ -27,9 +27,10 @@ async def create_person(
 ) -> EnrollmentOut:
     """Create a person (409 if the id exists) and enrol the given images (422 if none is usable)."""
     files = await _files(container, images)
-    result = await run_in_threadpool(
-        container.enrollment.enroll_bytes, external_id, files, display_name,
-        mode=EnrollMode.CREATE, source="upload", actor=ACTOR,
+    result = await run_in_threadpool(  # the first call builds the service (loads the models)
+        lambda: container.enrollment.enroll_bytes(
+            external_id, files, display_name, mode=EnrollMode.CREATE, source="upload", actor=ACTOR
+        )
     )
     return EnrollmentOut.of(result)
 
@@ -40,20 +41,20 @@ async def list_people(
     limit: int = Query(100, ge=1, le=10_000),
     offset: int = Query(0, ge=0),
 ) -> PeopleOut:
-    people = await run_in_threadpool(container.enrollment.list_people, limit, offset)
+    people = await run_in_threadpool(lambda: container.enrollment.list_people(limit, offset))
     return PeopleOut(people=[PersonOut.of(p) for p in people], count=len(people))
 
 
 @router.get("/{external_id}", response_model=PersonOut)
 async def show_person(container: ContainerDep, external_id: str) -> PersonOut:
-    person = await run_in_threadpool(container.enrollment.show_person, external_id)
+    person = await run_in_threadpool(lambda: container.enrollment.show_person(external_id))
     return PersonOut.of(person, with_templates=True)
 
 
 @router.delete("/{external_id}", response_model=PersonOut)
 async def remove_person(container: ContainerDep, external_id: str) -> PersonOut:
     """Erase the person with every template (right to erasure); 404 if unknown."""
-    info = await run_in_threadpool(container.enrollment.remove_person, external_id, ACTOR)
+    info = await run_in_threadpool(lambda: container.enrollment.remove_person(external_id, ACTOR))
     return PersonOut.of(info)
 
 
@@ -66,7 +67,8 @@ async def add_faces(
     """Add samples to an existing person (404 if unknown); the mean template is recomputed."""
     files = await _files(container, images)
     result = await run_in_threadpool(
-        container.enrollment.enroll_bytes, external_id, files, None,
-        mode=EnrollMode.ADD, source="upload", actor=ACTOR,
+        lambda: container.enrollment.enroll_bytes(
+            external_id, files, None, mode=EnrollMode.ADD, source="upload", actor=ACTOR
+        )
     )
     return EnrollmentOut.of(result)
