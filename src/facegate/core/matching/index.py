@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facegate.core.domain import FloatArray
+from facegate.core.matching.similarity import unit_rows
 
 
 @dataclass(frozen=True)
@@ -27,11 +28,7 @@ class Hit:
 
 
 def normalize_rows(matrix: np.ndarray) -> FloatArray:
-    m = np.asarray(matrix, dtype=np.float32)
-    if m.ndim == 1:
-        m = m.reshape(1, -1)
-    norms = np.linalg.norm(m, axis=1, keepdims=True)
-    return (m / np.maximum(norms, 1e-12)).astype(np.float32)
+    return unit_rows(np.asarray(matrix, dtype=np.float32))
 
 
 _BLOCK = 256  # scores per block in the block-max prefilter of ``top_k``

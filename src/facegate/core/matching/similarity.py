@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facegate.core.domain import Embedding
+from facegate.core.domain import Embedding, FloatArray
 from facegate.core.errors import ModelMismatchError
 
 
@@ -19,6 +19,27 @@ class Comparison:
     @property
     def decision(self) -> str:
         return "SAME" if self.same else "DIFFERENT"
+
+
+def unit_rows(matrix: np.ndarray, dtype: type[np.floating] = np.float32) -> FloatArray:
+    """The one L2 normalisation: each row (a 1-D vector is one row) scaled to unit length.
+
+    Computed in the input's precision (float64 stays float64), returned as ``dtype``; an
+    all-zero or non-finite row is returned unscaled.
+    """
+    m = np.asarray(matrix)
+    if not np.issubdtype(m.dtype, np.floating):
+        m = m.astype(np.float32)
+    if m.ndim == 1:
+        m = m.reshape(1, -1)
+    norms = np.linalg.norm(m, axis=1, keepdims=True)
+    safe = np.where((norms > 0) & np.isfinite(norms), norms, 1.0)
+    return np.asarray(m / safe, dtype=dtype)
+
+
+def unit_vector(vector: np.ndarray) -> FloatArray:
+    """One vector scaled to unit length (float32, flat); see ``unit_rows``."""
+    return unit_rows(np.asarray(vector).reshape(-1))[0]
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:

@@ -20,7 +20,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from facegate.core.domain import FloatArray, ImageArray
-from facegate.core.errors import ConflictError, FaceGateError, NotFoundError
+from facegate.core.errors import (
+    ConflictError,
+    FaceGateError,
+    ImageTooLargeError,
+    InvalidImageError,
+    NotFoundError,
+)
+from facegate.core.matching.similarity import unit_rows, unit_vector
 from facegate.core.store.crypto import TemplateCipher, face_image_aad, template_aad
 from facegate.core.store.models import (
     FaceImage,
@@ -30,6 +37,7 @@ from facegate.core.store.models import (
     Person,
     TemplateSearchVector,
 )
+from facegate.core.vision.images import decode_image
 
 MAX_ID_LEN = 200
 FACE_IMAGE_MEDIA_TYPE = "image/png"  # lossless: templates rebuilt from it match the originals
@@ -387,13 +395,10 @@ def _update_mean(
 
 def normalized_mean(vectors: FloatArray) -> FloatArray:
     """Mean of unit vectors, scaled back to unit length (the person's template)."""
-    m = np.asarray(vectors, dtype=np.float64)
-    m = m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
-    mean = m.mean(axis=0)
-    norm = float(np.linalg.norm(mean))
-    if norm == 0.0:
+    mean = unit_rows(np.asarray(vectors, dtype=np.float64), np.float64).mean(axis=0)
+    if not np.any(mean):
         raise ValueError("samples cancel out: their mean is the zero vector")
-    return (mean / norm).astype(np.float32)
+    return unit_vector(mean.astype(np.float64))
 
 
 def _decrypt_rows(cipher: TemplateCipher, rows: Sequence[FaceTemplate]) -> FloatArray:
@@ -460,10 +465,10 @@ def encode_crop(crop: ImageArray) -> bytes:
 
 
 def decode_crop(data: bytes) -> ImageArray:
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise FaceGateError("a stored face image does not decode")
-    return image
+    try:
+        return decode_image(data)
+    except (InvalidImageError, ImageTooLargeError) as exc:
+        raise FaceGateError(f"a stored face image does not decode ({exc.message})") from exc
 
 
 def add_face_image(

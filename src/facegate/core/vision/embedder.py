@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from facegate.core.domain import FloatArray, ImageArray
+from facegate.core.matching.similarity import unit_vector
 from facegate.core.vision.model_files import SFACE, locate_model
 
 
@@ -30,11 +31,7 @@ class FaceEmbedder(Protocol):
 
 
 def normalize(vector: np.ndarray) -> FloatArray:
-    v = np.asarray(vector, dtype=np.float32).reshape(-1)
-    n = float(np.linalg.norm(v))
-    if n == 0.0 or not np.isfinite(n):
-        return v
-    return (v / n).astype(np.float32)
+    return unit_vector(np.asarray(vector, dtype=np.float32))
 
 
 class SfaceOpenCVEmbedder:

@@ -18,6 +18,7 @@ import numpy as np
 
 from facegate.core.domain import FloatArray, ImageArray
 from facegate.core.errors import ModelFileError
+from facegate.core.matching.similarity import unit_rows
 from facegate.core.vision.embedder import FaceEmbedder, normalize
 from facegate.core.vision.model_files import sha256_of
 from facegate.core.vision.packs import EmbedderOptions, PackInfo
@@ -105,7 +106,7 @@ class SiameseOnnxEmbedder:
         x = np.ascontiguousarray(aligned.transpose(0, 3, 1, 2), dtype=np.float32)
         with self._lock:
             out = self._graph.run(x).astype(np.float32)
-        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return unit_rows(out)
 
     def embed(self, aligned: ImageArray) -> FloatArray:
         if aligned.shape[:2] != (self.input_size, self.input_size):

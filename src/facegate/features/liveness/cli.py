@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -14,8 +13,10 @@ from tqdm import tqdm
 
 from facegate.core.cli import container, fail, print_json
 from facegate.core.domain import ImageArray
+from facegate.core.errors import FaceGateError
 from facegate.core.liveness.challenge import parse_steps
 from facegate.core.liveness.service import LivenessSession, TimedFrame
+from facegate.core.vision.capture import capture_frames
 
 liveness_app = typer.Typer(
     name="liveness",
@@ -27,48 +28,16 @@ liveness_app = typer.Typer(
 BATCH = 30
 
 
-def _open_source(source: str) -> tuple[cv2.VideoCapture, bool]:
-    camera = source.isdigit()
-    cap = cv2.VideoCapture(int(source) if camera else source)
-    if not cap.isOpened():
-        raise fail(f"cannot open {'camera' if camera else 'video'} {source}")
-    return cap, camera
-
-
 def read_frames(source: str, every: int, max_seconds: float) -> Iterator[TimedFrame]:
     """Frames of a video file (its own timestamps) or a camera (wall-clock), every ``every``-th.
 
     The source is opened now (an error exits before anything else happens); frames are read lazily.
     """
-    cap, camera = _open_source(source)
-    return _frames(cap, camera, every, max_seconds)
-
-
-def _frames(cap: cv2.VideoCapture, camera: bool, every: int, max_seconds: float) -> Iterator[TimedFrame]:
-    start = time.monotonic()
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    last_t = -1
-    index = 0
     try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            if camera:
-                t = round((time.monotonic() - start) * 1000)
-            else:
-                pos = cap.get(cv2.CAP_PROP_POS_MSEC)
-                t = round(pos) if pos > 0 or index == 0 else round(index * 1000.0 / fps)
-            if t <= last_t:  # some containers repeat a timestamp; fall back to the frame rate
-                t = last_t + max(1, round(1000.0 / fps))
-            if index % every == 0:
-                last_t = t
-                yield TimedFrame(frame, t)
-            index += 1
-            if t > max_seconds * 1000:
-                break
-    finally:
-        cap.release()
+        frames = capture_frames(source, every=every, max_seconds=max_seconds)
+    except FaceGateError as exc:
+        raise fail(exc.message) from None
+    return (TimedFrame(f.image, f.timestamp_ms) for f in frames)
 
 
 def _print_session(s: LivenessSession) -> None:
