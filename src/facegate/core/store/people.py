@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import cv2
 import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -22,13 +21,21 @@ from sqlalchemy.orm import Session
 from facegate.core.domain import FloatArray, ImageArray
 from facegate.core.errors import (
     ConflictError,
-    FaceGateError,
-    ImageTooLargeError,
-    InvalidImageError,
     NotFoundError,
 )
 from facegate.core.matching.similarity import unit_rows, unit_vector
-from facegate.core.store.crypto import TemplateCipher, face_image_aad, template_aad
+from facegate.core.store.crypto import TemplateCipher, template_aad
+from facegate.core.store.face_images import (
+    FACE_IMAGE_MEDIA_TYPE,
+    StoredFace,
+    add_face_image,
+    count_face_images,
+    decode_crop,
+    encode_crop,
+    people_with_face_images,
+    stored_faces,
+)
+from facegate.core.store.keys import key_ids_in_use, reencrypt_batch, reencrypt_image_batch
 from facegate.core.store.models import (
     FaceImage,
     FaceTemplate,
@@ -37,10 +44,8 @@ from facegate.core.store.models import (
     Person,
     TemplateSearchVector,
 )
-from facegate.core.vision.images import decode_image
 
 MAX_ID_LEN = 200
-FACE_IMAGE_MEDIA_TYPE = "image/png"  # lossless: templates rebuilt from it match the originals
 
 
 @dataclass(frozen=True)
@@ -79,17 +84,6 @@ class PersonInfo:
     templates: tuple[TemplateInfo, ...] = field(default=())
     stored_images: int = 0
     """Encrypted enrolment face crops kept for this person (``FACEGATE_STORE_FACE_IMAGES``)."""
-
-
-@dataclass(frozen=True)
-class StoredFace:
-    """One decrypted stored face crop and the model of the sample template made from it."""
-
-    id: int
-    person_id: int
-    image: ImageArray
-    template_model: str | None
-    source: str
 
 
 @dataclass(frozen=True)
@@ -409,43 +403,6 @@ def _decrypt_rows(cipher: TemplateCipher, rows: Sequence[FaceTemplate]) -> Float
     ).astype(np.float32)
 
 
-def reencrypt_batch(s: Session, cipher: TemplateCipher, batch: int = 500) -> int:
-    """Re-encrypt up to ``batch`` templates not under the current key; return how many."""
-    rows = s.scalars(
-        select(FaceTemplate)
-        .where(FaceTemplate.key_id != cipher.current_key_id)
-        .order_by(FaceTemplate.id)
-        .limit(batch)
-    ).all()
-    for t in rows:
-        aad = template_aad(t.id, t.person_id)
-        vec = cipher.decrypt(t.key_id, t.ciphertext, aad)
-        t.key_id, t.ciphertext = cipher.encrypt(vec, aad)
-    return len(rows)
-
-
-def reencrypt_image_batch(s: Session, cipher: TemplateCipher, batch: int = 500) -> int:
-    """Re-encrypt up to ``batch`` stored face images not under the current key; return how many."""
-    rows = s.scalars(
-        select(FaceImage)
-        .where(FaceImage.key_id != cipher.current_key_id)
-        .order_by(FaceImage.id)
-        .limit(batch)
-    ).all()
-    for img in rows:
-        aad = face_image_aad(img.id, img.person_id)
-        data = cipher.decrypt_bytes(img.key_id, img.ciphertext, aad, what="face image")
-        img.key_id, img.ciphertext = cipher.encrypt_bytes(data, aad)
-    return len(rows)
-
-
-def key_ids_in_use(s: Session) -> set[str]:
-    """Every key id a template or a stored face image is encrypted with."""
-    keys = set(s.scalars(select(FaceTemplate.key_id).distinct()).all())
-    keys |= set(s.scalars(select(FaceImage.key_id).distinct()).all())
-    return keys
-
-
 def count_templates(s: Session, model: str | None = None, means: bool | None = None) -> int:
     stmt = select(func.count()).select_from(FaceTemplate)
     if model is not None:
@@ -453,84 +410,6 @@ def count_templates(s: Session, model: str | None = None, means: bool | None = N
     if means is not None:
         stmt = stmt.where(FaceTemplate.is_mean.is_(means))
     return int(s.scalar(stmt) or 0)
-
-
-# ---- stored face images (opt-in: FACEGATE_STORE_FACE_IMAGES) ---------------------------------
-def encode_crop(crop: ImageArray) -> bytes:
-    """PNG bytes of a BGR uint8 crop (lossless)."""
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(crop, dtype=np.uint8))
-    if not ok:
-        raise FaceGateError("cannot encode the face crop as PNG")
-    return bytes(buf.tobytes())
-
-
-def decode_crop(data: bytes) -> ImageArray:
-    try:
-        return decode_image(data)
-    except (InvalidImageError, ImageTooLargeError) as exc:
-        raise FaceGateError(f"a stored face image does not decode ({exc.message})") from exc
-
-
-def add_face_image(
-    s: Session,
-    cipher: TemplateCipher,
-    person_id: int,
-    crop: ImageArray,
-    source: str,
-    template_id: int | None = None,
-) -> FaceImage:
-    """Encrypt and store one aligned crop (its row id and person are the associated data)."""
-    h, w = crop.shape[:2]
-    row = FaceImage(
-        person_id=person_id,
-        template_id=template_id,
-        key_id=cipher.current_key_id,
-        ciphertext=b"",
-        media_type=FACE_IMAGE_MEDIA_TYPE,
-        width=int(w),
-        height=int(h),
-        source=source,
-    )
-    s.add(row)
-    s.flush()  # the id is part of the associated data
-    row.key_id, row.ciphertext = cipher.encrypt_bytes(
-        encode_crop(crop), face_image_aad(row.id, person_id)
-    )
-    return row
-
-
-def count_face_images(s: Session, person_id: int | None = None) -> int:
-    stmt = select(func.count()).select_from(FaceImage)
-    if person_id is not None:
-        stmt = stmt.where(FaceImage.person_id == person_id)
-    return int(s.scalar(stmt) or 0)
-
-
-def people_with_face_images(s: Session) -> list[tuple[int, str]]:
-    """(person id, external id) of everyone with at least one stored face image, by external id."""
-    rows = s.execute(
-        select(Person.id, Person.external_id)
-        .where(select(FaceImage.id).where(FaceImage.person_id == Person.id).exists())
-        .order_by(Person.external_id)
-    ).all()
-    return [(int(pid), str(ext)) for pid, ext in rows]
-
-
-def stored_faces(s: Session, cipher: TemplateCipher, person_id: int) -> list[StoredFace]:
-    """The person's stored crops, decrypted and decoded, oldest first."""
-    rows = s.execute(
-        select(FaceImage, FaceTemplate.model)
-        .outerjoin(FaceTemplate, FaceTemplate.id == FaceImage.template_id)
-        .where(FaceImage.person_id == person_id)
-        .order_by(FaceImage.id)
-    ).all()
-    out = []
-    for img, model in rows:
-        data = cipher.decrypt_bytes(
-            img.key_id, img.ciphertext, face_image_aad(img.id, img.person_id), what="face image"
-        )
-        out.append(StoredFace(img.id, img.person_id, decode_crop(data), model, img.source))
-    return out
 
 
 def has_templates(s: Session, person_id: int, model: str) -> bool:
@@ -558,3 +437,19 @@ def delete_samples(s: Session, person_id: int, model: str, source: str) -> int:
         )
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# stored face images and key rotation have their own modules; their names stay reachable here
+__all__ = [
+    "FACE_IMAGE_MEDIA_TYPE",
+    "StoredFace",
+    "add_face_image",
+    "count_face_images",
+    "decode_crop",
+    "encode_crop",
+    "key_ids_in_use",
+    "people_with_face_images",
+    "reencrypt_batch",
+    "reencrypt_image_batch",
+    "stored_faces",
+]
