@@ -2,10 +2,15 @@
 
 Who may call what:
 
-* kiosk (anyone at the kiosk): ``POST /v1/lockers/access/challenge``, ``POST /v1/lockers/access``,
-  ``POST /v1/lockers/{n}/open`` and the page ``/kiosk/lockers/access``;
-* staff (a logged-in web admin; POSTs also need the ``X-CSRF-Token`` header): registration,
-  the list, assign/release/block/unblock, history, revocation, and ``/kiosk/lockers/register``.
+* a kiosk credential (an API key with the ``kiosk`` scope): ``POST /v1/lockers/access/challenge``
+  (+ ``/frames``), ``POST /v1/lockers/access``, ``POST /v1/lockers/{n}/open``. The kiosk page
+  ``/kiosk/lockers/access`` runs in a browser made a kiosk once at ``/kiosk/lockers/setup``: the
+  operator pastes a key whose only scope is ``kiosk``; the server keeps it in an HttpOnly,
+  SameSite=Strict cookie (the page's script never sees it) that the API accepts only with the
+  ``X-FaceGate-Kiosk: 1`` header (``facegate.core.http``);
+* staff: an API key with the ``admin`` scope, or a logged-in web admin (POSTs then also need the
+  ``X-CSRF-Token`` header): registration, the list, assign/release/block/unblock, history,
+  revocation; the pages ``/kiosk/lockers/register`` and ``/admin`` need the web admin.
 
 Handlers only parse, call one ``LockerService`` method in the thread pool and shape the answer.
 """
@@ -17,14 +22,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from facegate.core.auth.principal import SCOPE_ADMIN, SCOPE_KIOSK, Principal
 from facegate.core.domain import ImageArray
-from facegate.core.errors import FaceGateError, PermissionDeniedError
-from facegate.core.http import ContainerDep, read_upload
+from facegate.core.errors import AuthError, FaceGateError, PermissionDeniedError
+from facegate.core.http import (
+    KIOSK_COOKIE,
+    ContainerDep,
+    authenticate,
+    client_host,
+    presented_key,
+    read_upload,
+    require_scope,
+)
 from facegate.core.vision.images import ImageLimits, decode_labeled
 from facegate.features.lockers.service import (
     AccessResult,
@@ -156,22 +170,31 @@ class AccessDeniedError(PermissionDeniedError):
 
 # ---- access control --------------------------------------------------------------------------
 def _staff(request: Request) -> str:
-    """The logged-in admin's username; POSTs must carry the CSRF token header."""
-    from facegate.core.web.deps import check_csrf, require_admin, web_context
+    """Pages: the logged-in admin's username (a redirect to /login without a session)."""
+    from facegate.core.web.deps import require_admin, web_context
 
-    ctx = web_context(request)
-    user = require_admin(ctx)
+    return require_admin(web_context(request)).username
+
+
+async def _staff_api(request: Request) -> str:
+    """/v1: an ``admin`` key's name, or a logged-in web admin whose POSTs carry the CSRF header."""
+    from facegate.core.web.deps import check_csrf, web_context
+
+    if presented_key(request.headers, {})[0] is not None:
+        return (await authenticate(request, SCOPE_ADMIN)).name
+    ctx = await run_in_threadpool(web_context, request)
+    if ctx.user is None:  # neither a key nor a web session: the usual (audited) 401
+        return (await authenticate(request, SCOPE_ADMIN)).name
+    if not ctx.user.is_admin:
+        raise PermissionDeniedError("administrators only")
     if request.method not in ("GET", "HEAD"):
         check_csrf(ctx, None)
-    return user.username
+    return ctx.user.username
 
 
 Staff = Annotated[str, Depends(_staff)]
-
-
-def _kiosk_actor(request: Request) -> str:
-    host = request.client.host if request.client else "unknown"
-    return f"kiosk:{host}"[:200]
+StaffApi = Annotated[str, Depends(_staff_api)]
+Kiosk = Annotated[Principal, require_scope(SCOPE_KIOSK)]
 
 
 # ---- frames ----------------------------------------------------------------------------------
@@ -203,7 +226,7 @@ def _timestamps(text: str | None, n: int) -> list[float] | None:
 
 # ---- kiosk -----------------------------------------------------------------------------------
 @router.post("/v1/lockers/access/challenge", response_model=ChallengeOut)
-async def start_challenge(c: ContainerDep) -> ChallengeOut:
+async def start_challenge(c: ContainerDep, kiosk: Kiosk) -> ChallengeOut:
     """Start a liveness challenge: the kiosk shows its steps, then records and posts the frames."""
     ch = await run_in_threadpool(lambda: c.lockers.start_challenge())
     return ChallengeOut(id=ch.id, steps=list(ch.steps), expires_in_s=ch.expires_in_s)
@@ -221,6 +244,7 @@ class ChallengeStateOut(BaseModel):
 async def challenge_frames(
     challenge_id: str,
     c: ContainerDep,
+    kiosk: Kiosk,
     frames: Annotated[list[UploadFile], File(description="JPEG frames, in capture order")],
     timestamps_ms: Annotated[str, Form(description="Capture times, comma-separated")],
 ) -> ChallengeStateOut:
@@ -237,7 +261,7 @@ async def challenge_frames(
 @router.post("/v1/lockers/access", response_model=AccessOut)
 async def access(
     c: ContainerDep,
-    request: Request,
+    kiosk: Kiosk,
     frames: Annotated[list[UploadFile], File(description="JPEG frames, in capture order")],
     challenge_id: Annotated[str | None, Form(max_length=64)] = None,
     timestamps_ms: Annotated[str | None, Form(description="Capture times, comma-separated")] = None,
@@ -246,7 +270,7 @@ async def access(
     """Liveness → identify → one-time key. A denial is 403 with the reason (and audited)."""
     images = await _read_frames(c, frames)
     stamps = _timestamps(timestamps_ms, len(images))
-    actor = _kiosk_actor(request)
+    actor = kiosk.name
     r = await run_in_threadpool(
         lambda: c.lockers.access(images, locker=locker, actor=actor, timestamps_ms=stamps,
                                  challenge_id=challenge_id)
@@ -257,9 +281,9 @@ async def access(
 
 
 @router.post("/v1/lockers/{number}/open", response_model=OpenOut)
-async def open_locker(number: int, body: OpenIn, c: ContainerDep, request: Request) -> OpenOut:
+async def open_locker(number: int, body: OpenIn, c: ContainerDep, kiosk: Kiosk) -> OpenOut:
     """Check the one-time key (once, constant-time) and open the locker through the actuator."""
-    actor = _kiosk_actor(request)
+    actor = kiosk.name
     r = await run_in_threadpool(lambda: c.lockers.open(number, body.key, actor=actor))
     return OpenOut(opened=True, locker=r.locker, customer_id=r.customer_id, opened_at=r.opened_at)
 
@@ -268,7 +292,7 @@ async def open_locker(number: int, body: OpenIn, c: ContainerDep, request: Reque
 @router.post("/v1/lockers/register", response_model=RegistrationOut, status_code=201)
 async def register(
     c: ContainerDep,
-    staff: Staff,
+    staff: StaffApi,
     customer_id: Annotated[str, Form(min_length=1, max_length=200)],
     name: Annotated[str, Form(min_length=1, max_length=200)],
     locker: Annotated[int, Form(ge=1)],
@@ -287,12 +311,12 @@ async def register(
 
 
 @router.get("/v1/lockers", response_model=list[LockerOut])
-async def list_lockers(c: ContainerDep, staff: Staff) -> list[LockerOut]:
+async def list_lockers(c: ContainerDep, staff: StaffApi) -> list[LockerOut]:
     return [LockerOut.of(x) for x in await run_in_threadpool(c.lockers.list_lockers)]
 
 
 @router.post("/v1/lockers", response_model=LockerOut, status_code=201)
-async def add_locker(body: LockerIn, c: ContainerDep, staff: Staff) -> LockerOut:
+async def add_locker(body: LockerIn, c: ContainerDep, staff: StaffApi) -> LockerOut:
     x = await run_in_threadpool(
         lambda: c.lockers.add_locker(body.number, body.location, body.size, actor=staff)
     )
@@ -300,13 +324,13 @@ async def add_locker(body: LockerIn, c: ContainerDep, staff: Staff) -> LockerOut
 
 
 @router.get("/v1/lockers/customers", response_model=list[CustomerOut])
-async def list_customers(c: ContainerDep, staff: Staff) -> list[CustomerOut]:
+async def list_customers(c: ContainerDep, staff: StaffApi) -> list[CustomerOut]:
     return [CustomerOut.of(x) for x in await run_in_threadpool(c.lockers.list_customers)]
 
 
 @router.get("/v1/lockers/customers/{customer_id}/history", response_model=list[EventOut])
 async def customer_history(
-    customer_id: str, c: ContainerDep, staff: Staff, limit: int = 100
+    customer_id: str, c: ContainerDep, staff: StaffApi, limit: int = 100
 ) -> list[EventOut]:
     events = await run_in_threadpool(
         lambda: c.lockers.history(customer_id=customer_id, limit=min(limit, 1000))
@@ -315,7 +339,7 @@ async def customer_history(
 
 
 @router.post("/v1/lockers/customers/{customer_id}/revoke", response_model=CustomerOut)
-async def revoke(customer_id: str, c: ContainerDep, staff: Staff) -> CustomerOut:
+async def revoke(customer_id: str, c: ContainerDep, staff: StaffApi) -> CustomerOut:
     """Erase the customer's face data and revoke their keys (the assignments stay)."""
     return CustomerOut.of(
         await run_in_threadpool(lambda: c.lockers.revoke_face(customer_id, actor=staff))
@@ -323,13 +347,13 @@ async def revoke(customer_id: str, c: ContainerDep, staff: Staff) -> CustomerOut
 
 
 @router.get("/v1/lockers/{number}", response_model=LockerOut)
-async def get_locker(number: int, c: ContainerDep, staff: Staff) -> LockerOut:
+async def get_locker(number: int, c: ContainerDep, staff: StaffApi) -> LockerOut:
     return LockerOut.of(await run_in_threadpool(lambda: c.lockers.get_locker(number)))
 
 
 @router.get("/v1/lockers/{number}/history", response_model=list[EventOut])
 async def locker_history(
-    number: int, c: ContainerDep, staff: Staff, limit: int = 100
+    number: int, c: ContainerDep, staff: StaffApi, limit: int = 100
 ) -> list[EventOut]:
     events = await run_in_threadpool(
         lambda: c.lockers.history(locker=number, limit=min(limit, 1000))
@@ -338,32 +362,34 @@ async def locker_history(
 
 
 @router.post("/v1/lockers/{number}/assign", response_model=LockerOut)
-async def assign(number: int, body: AssignIn, c: ContainerDep, staff: Staff) -> LockerOut:
+async def assign(number: int, body: AssignIn, c: ContainerDep, staff: StaffApi) -> LockerOut:
     return LockerOut.of(
         await run_in_threadpool(lambda: c.lockers.assign(number, body.customer_id, actor=staff))
     )
 
 
 @router.post("/v1/lockers/{number}/release", response_model=LockerOut)
-async def release(number: int, c: ContainerDep, staff: Staff) -> LockerOut:
+async def release(number: int, c: ContainerDep, staff: StaffApi) -> LockerOut:
     return LockerOut.of(await run_in_threadpool(lambda: c.lockers.release(number, actor=staff)))
 
 
 @router.post("/v1/lockers/{number}/block", response_model=LockerOut)
-async def block(number: int, body: BlockIn, c: ContainerDep, staff: Staff) -> LockerOut:
+async def block(number: int, body: BlockIn, c: ContainerDep, staff: StaffApi) -> LockerOut:
     return LockerOut.of(
         await run_in_threadpool(lambda: c.lockers.block(number, body.reason, actor=staff))
     )
 
 
 @router.post("/v1/lockers/{number}/unblock", response_model=LockerOut)
-async def unblock(number: int, c: ContainerDep, staff: Staff) -> LockerOut:
+async def unblock(number: int, c: ContainerDep, staff: StaffApi) -> LockerOut:
     return LockerOut.of(await run_in_threadpool(lambda: c.lockers.unblock(number, actor=staff)))
 
 
 # ---- kiosk pages -----------------------------------------------------------------------------
 @router.get("/kiosk/lockers/access", response_class=HTMLResponse, include_in_schema=False)
-async def kiosk_access_page(request: Request, c: ContainerDep) -> HTMLResponse:
+async def kiosk_access_page(request: Request, c: ContainerDep) -> Response:
+    if not request.cookies.get(KIOSK_COOKIE):
+        return RedirectResponse("/kiosk/lockers/setup", status_code=303)
     return KIOSK_TEMPLATES.TemplateResponse(
         request, "kiosk_access.html",
         {"key_digits": c.settings.locker_key_digits, "ttl_s": c.settings.locker_key_ttl_s},
@@ -395,6 +421,49 @@ async def kiosk_admin_page(
         {"staff": staff, "lockers": lockers, "events": events, "locker": locker,
          "customer": customer},
     )
+
+
+@router.get("/kiosk/lockers/setup", response_class=HTMLResponse, include_in_schema=False)
+def kiosk_setup_page(request: Request) -> HTMLResponse:
+    """Make this browser a kiosk: paste a key whose only scope is ``kiosk``."""
+    return _setup_page(request)
+
+
+@router.post("/kiosk/lockers/setup", include_in_schema=False)
+def kiosk_setup(
+    request: Request, c: ContainerDep,
+    key: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Check the key (audited like every key) and keep it in the HttpOnly kiosk cookie."""
+    from facegate.core.web.deps import check_csrf, web_context
+
+    check_csrf(web_context(request), csrf_token)
+    try:
+        kiosk = c.credentials.authenticate(key.strip(), client_host(request.scope),
+                                           "POST /kiosk/lockers/setup")
+    except AuthError as exc:
+        return _setup_page(request, exc.message, 401)
+    if kiosk.scopes != frozenset({SCOPE_KIOSK}):
+        return _setup_page(request, "use a key whose only scope is 'kiosk'", 403)
+    response = RedirectResponse("/kiosk/lockers/access", status_code=303)
+    age = (int((kiosk.expires_at - datetime.now(kiosk.expires_at.tzinfo)).total_seconds())
+           if kiosk.expires_at else 365 * 24 * 3600)
+    response.set_cookie(KIOSK_COOKIE, key.strip(), max_age=max(age, 1), path="/", httponly=True,
+                        samesite="strict", secure=c.settings.web_cookie_secure)
+    return response
+
+
+def _setup_page(request: Request, error: str | None = None, status: int = 200) -> HTMLResponse:
+    from facegate.core.web.deps import SECURITY_HEADERS, web_context
+
+    ctx = web_context(request)
+    response = KIOSK_TEMPLATES.TemplateResponse(
+        request, "kiosk_setup.html", {"csrf": ctx.csrf, "error": error}, status_code=status
+    )
+    response.headers.update(SECURITY_HEADERS)
+    ctx.keep_csrf_cookie(response)
+    return response
 
 
 @router.get("/kiosk/lockers/kiosk.js", include_in_schema=False)

@@ -1,0 +1,25 @@
+"""API keys for tests: every /v1 route needs one (``facegate.core.http.require_scope``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from facegate.core.auth.principal import CLI_PRINCIPAL
+
+
+def make_key(container: Any, scopes: str = "admin", name: str = "test-admin", **kw: Any) -> str:
+    """Create an API key on ``container``'s store (migrated first) and return its secret."""
+    from facegate.core.auth.credentials import parse_scopes
+
+    container.prepare_store()
+    _, secret = container.credentials.create(name, parse_scopes(scopes), CLI_PRINCIPAL, **kw)
+    return str(secret)
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def admin_headers(container: Any) -> dict[str, str]:
+    """Headers carrying a fresh admin key (every scope, every group)."""
+    return bearer(make_key(container))
