@@ -23,3 +23,14 @@ def bearer(key: str) -> dict[str, str]:
 def admin_headers(container: Any) -> dict[str, str]:
     """Headers carrying a fresh admin key (every scope, every group)."""
     return bearer(make_key(container))
+
+
+def make_device(container: Any, name: str, groups: frozenset[str] | None = None) -> str:
+    """Register a stream device (a credential with the ``stream`` scope); its token."""
+    from facegate.core.auth.credentials import KIND_DEVICE
+
+    container.prepare_store()
+    _, token = container.credentials.create(
+        name, frozenset({"stream"}), CLI_PRINCIPAL, groups=groups, kind=KIND_DEVICE
+    )
+    return str(token)

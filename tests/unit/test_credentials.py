@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -28,6 +28,7 @@ from facegate.core.auth.credentials import (
 from facegate.core.auth.models import ApiKey
 from facegate.core.auth.principal import ALL_SCOPES, CLI_PRINCIPAL, Principal
 from facegate.core.errors import AuthError, ConflictError, NotFoundError
+from facegate.core.http import presented_key
 from facegate.core.store.audit import AuditLog, AuditQuery
 from facegate.core.store.db import Database
 from tests.store_backends import backend_url  # noqa: F401  (fixture)
@@ -199,6 +200,7 @@ def test_parsers() -> None:
             parse_expiry(bad, NOW)
 
 
+@settings(deadline=None)
 @given(st.text(max_size=80))
 def test_parsers_never_crash_on_any_text(text: str) -> None:
     for parse in (parse_scopes, parse_groups, lambda t: parse_expiry(t, NOW)):
@@ -206,3 +208,19 @@ def test_parsers_never_crash_on_any_text(text: str) -> None:
             parse(text)
     canon = canonical_key(text)
     assert canon is None or len(canon) in (36, 47)
+
+
+@settings(deadline=None)
+@given(st.dictionaries(st.sampled_from(["authorization", "x-api-key", "x-facegate-kiosk", "other"]),
+                       st.text(max_size=60)),
+       st.dictionaries(st.sampled_from(["fg_kiosk", "fg_session"]), st.text(max_size=60)))
+def test_presented_key_reads_only_the_documented_places(headers: dict[str, str],
+                                                         cookies: dict[str, str]) -> None:
+    key, from_cookie = presented_key(headers, cookies)
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer ") and auth[7:].strip():
+        assert (key, from_cookie) == (auth.partition(" ")[2].strip(), False)
+    elif from_cookie:
+        assert key == cookies["fg_kiosk"] and headers.get("x-facegate-kiosk") == "1"
+    else:
+        assert key is None or key == headers.get("x-api-key", "").strip()
