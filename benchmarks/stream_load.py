@@ -90,7 +90,10 @@ def prepare(data_dir: Path) -> tuple[str, float, float]:
     c = Container(Settings(data_dir=data_dir))
     c.prepare_store()
     c.enrollment.enroll("obama", [read_image_file(ENROL)], "Barack Obama")
-    _, token = c.devices.create("bench")
+    from facegate.core.auth.credentials import KIND_DEVICE
+    from facegate.core.auth.principal import CLI_PRINCIPAL
+
+    _, token = c.credentials.create("bench", frozenset({"stream"}), CLI_PRINCIPAL, kind=KIND_DEVICE)
     frames = load_frames(60)
     session = c.access.open_session("bench")
     for f in frames[:5]:

@@ -61,10 +61,13 @@ def shared_container(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[
 
 @pytest.fixture
 def client(settings) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    """A TestClient on a fresh app with its own data dir."""
+    """A TestClient on a fresh app with its own data dir, sending an admin API key."""
     from fastapi.testclient import TestClient
 
+    from facegate.app.bootstrap import Container
     from facegate.app.http import create_app
+    from tests.auth_helpers import admin_headers
 
-    with TestClient(create_app(settings)) as c:
+    container = Container(settings)
+    with TestClient(create_app(container=container), headers=admin_headers(container)) as c:
         yield c

@@ -38,6 +38,7 @@ from facegate.core.domain import ImageArray
 from facegate.core.settings import Settings
 from facegate.core.vision.images import read_image_file
 from facegate.features.access.client import NO_WINDOW, display_available
+from tests.auth_helpers import make_device
 
 pytestmark = pytest.mark.slow
 
@@ -210,7 +211,7 @@ def gate_server(tmp_path: Path, faces_dir: Path) -> Iterator[Gate]:
     c.enrollment.enroll(
         "obama", [read_image_file(faces_dir / "people" / "obama" / "obama.jpg")], "Barack Obama"
     )
-    _, token = c.devices.create("front-door")
+    token = make_device(c, "front-door")
     c.shutdown()
     port = free_port()
     env = {**os.environ, "FACEGATE_DATA_DIR": str(data)}

@@ -36,6 +36,18 @@ from tests.e2e.test_browser_web import (  # noqa: F401  (fixtures)
 pytestmark = pytest.mark.slow
 
 
+def make_kiosk(pg: Any, srv: Server, name: str) -> None:
+    """Turn the browser into a kiosk: the operator creates a kiosk-only key on the server host
+    and pastes it into the setup page, which keeps it in an HttpOnly cookie."""
+    key = facegate_cli(srv, "apikeys", "create", name, "--scopes", "kiosk", "--quiet").strip()
+    pg.goto(f"{srv.url}/kiosk/lockers/access")
+    assert pg.url.endswith("/kiosk/lockers/setup")  # not a kiosk yet
+    pg.fill("#kiosk-key", key)
+    pg.click("#setup-form button[type=submit]")
+    pg.wait_for_url("**/kiosk/lockers/access")
+    assert key not in pg.content()  # the page never holds the key
+
+
 def test_kiosk_page_grants_a_key_that_opens_the_locker(
     page: Any, server: Server, data_dir: Path, artifacts: Path  # noqa: F811
 ) -> None:
@@ -45,7 +57,7 @@ def test_kiosk_page_grants_a_key_that_opens_the_locker(
                        "--locker", "12", "--camera", str(video))
     assert "registered customer C1" in out
 
-    page.goto(f"{server.url}/kiosk/lockers/access")
+    make_kiosk(page, server, "hall-a-kiosk")
     page.click("#start")
     page.wait_for_selector("#step-key:not([hidden]), #message.error", timeout=CHALLENGE_TIMEOUT_MS)
     page.screenshot(path=str(artifacts / "kiosk_key.png"), full_page=True)
@@ -73,6 +85,8 @@ def test_kiosk_page_grants_a_key_that_opens_the_locker(
     assert details["liveness_status"] == "passed" and details["match_score"] > 0.3
     assert [d for d, _, _ in audit_rows(server, "locker.wrong_key")] == ["refused"]
     assert [d for d, _, _ in audit_rows(server, "locker.open")] == ["opened", "refused"]
+    assert "hall-a-kiosk" in facegate_cli(server, "apikeys", "list")
+    assert "audit log intact" in facegate_cli(server, "audit", "verify")
 
 
 def _wait_for_kiosk_message(pg: Any, done: str, timeout_ms: int = CHALLENGE_TIMEOUT_MS) -> str:
@@ -146,7 +160,7 @@ def test_kiosk_registration_page_registers_a_customer_who_can_then_open(
     assert "kiosk-staff" in facegate_cli(server, "people", "list")
 
     # the new customer gets a key at the access page, and it opens locker 14
-    page.goto(f"{server.url}/kiosk/lockers/access")
+    make_kiosk(page, server, "hall-b-kiosk")
     page.click("#start")
     page.wait_for_selector("#step-key:not([hidden]), #message.error", timeout=CHALLENGE_TIMEOUT_MS)
     key = page.inner_text("#key").strip()

@@ -81,11 +81,14 @@ def test_missing_field_and_unknown_route(client) -> None:  # type: ignore[no-unt
 def test_upload_byte_limit(tmp_path: Path, faces_dir: Path) -> None:
     from fastapi.testclient import TestClient
 
+    from facegate.app.bootstrap import Container
     from facegate.app.http import create_app
     from facegate.core.settings import Settings
+    from tests.auth_helpers import bearer, make_key
 
-    app = create_app(Settings(data_dir=tmp_path, max_upload_bytes=1000))
-    with TestClient(app) as c:
+    container = Container(Settings(data_dir=tmp_path, max_upload_bytes=1000))
+    key = make_key(container, "recognize", "comparer")
+    with TestClient(create_app(container=container), headers=bearer(key)) as c:
         big = (faces_dir / "scenes" / "obama.jpg").read_bytes()
         r = _post(c, big, big)
         assert r.status_code == 413 and r.json()["error"]["code"] == "image_too_large"

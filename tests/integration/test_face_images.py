@@ -28,6 +28,7 @@ from facegate.core.store.crypto import TemplateKeyError, face_image_aad, templat
 from facegate.core.store.keys import rotate_template_keys
 from facegate.core.store.models import FaceImage, FaceTemplate, Person
 from facegate.core.vision.pipeline import FacePipeline
+from tests.auth_helpers import admin_headers
 from tests.integration.store_helpers import cli_runner, image
 from tests.store_backends import BACKENDS, database_url
 
@@ -166,7 +167,7 @@ def test_key_rotation_reencrypts_images(c: Container, faces_dir: Path) -> None:
 
 
 def test_api_reports_and_erases_stored_images(c: Container, faces_dir: Path) -> None:
-    with TestClient(create_app(container=c)) as api:
+    with TestClient(create_app(container=c), headers=admin_headers(c)) as api:
         files = [("images", (Path(f).name, (faces_dir / f).read_bytes(), "image/jpeg"))
                  for f in OBAMA]
         r = api.post("/v1/people", data={"external_id": "obama"}, files=files)

@@ -11,14 +11,18 @@ import cv2
 import pytest
 from fastapi.testclient import TestClient
 
+from facegate.app.bootstrap import Container
 from facegate.app.http import create_app
 from facegate.core.settings import Settings
+from tests.auth_helpers import bearer, make_key
 
 
 @pytest.fixture
 def blink_client(tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(data_dir=tmp_path / "data", testing=True, liveness_fixed_steps="blink")
-    with TestClient(create_app(settings)) as c:
+    container = Container(settings)
+    key = make_key(container, "liveness", "liveness-client")
+    with TestClient(create_app(container=container), headers=bearer(key)) as c:
         yield c
 
 

@@ -12,6 +12,8 @@ from fastapi.testclient import TestClient
 from facegate.app.bootstrap import Container
 from facegate.app.http import create_app
 from facegate.core.settings import Settings
+from facegate.core.store.audit import AuditQuery
+from tests.auth_helpers import admin_headers, bearer, make_key
 from tests.store_backends import BACKENDS, database_url
 
 
@@ -20,7 +22,7 @@ def api(request: pytest.FixtureRequest, shared_container: Any, tmp_path: Path) -
     settings = Settings(data_dir=tmp_path / "d", database_url=database_url(request.param, tmp_path))
     c = Container(settings)
     c.__dict__["pipeline"] = shared_container.pipeline  # reuse the loaded models
-    with TestClient(create_app(container=c)) as client:  # startup: key file + migrations
+    with TestClient(create_app(container=c), headers=admin_headers(c)) as client:
         yield client
 
 
@@ -84,9 +86,16 @@ def test_verify_and_identify(api: Any, faces_dir: Path) -> None:
     for ext, rel in [("obama", "people/obama/obama.jpg"), ("biden", "people/biden/biden2.jpg")]:
         assert api.post("/v1/people", data={"external_id": ext},
                         files=[("images", _file(faces_dir, rel))]).status_code == 201
+    matcher = bearer(make_key(api.app.state.container, "recognize", "matcher"))
     v = api.post("/v1/verify", data={"external_id": "obama"},
-                 files={"image": _file(faces_dir, "scenes/obama1.jpg")})
+                 files={"image": _file(faces_dir, "scenes/obama1.jpg")}, headers=matcher)
     assert v.status_code == 200 and v.json()["verified"] and v.json()["decision"] == "granted"
+    assert v.json()["threshold"] == 0.325  # 1:1 (SFace's measured LFW threshold), not 1:N 0.48
+    refused = api.post("/v1/people/obama/faces", headers=matcher,
+                       files=[("images", _file(faces_dir, "people/biden/biden2.jpg"))])
+    assert refused.status_code == 403  # a recognize key cannot add faces
+    logged = api.app.state.container.audit.query(AuditQuery(action="verify"))[0]
+    assert (logged.actor, logged.client) == ("key:matcher", "testclient")
     v2 = api.post("/v1/verify", data={"external_id": "biden"},
                   files={"image": _file(faces_dir, "scenes/obama1.jpg")})
     assert v2.status_code == 200 and not v2.json()["verified"]

@@ -11,6 +11,7 @@ from facegate.app.bootstrap import Container
 from facegate.app.http import create_app
 from facegate.core.people.identification import MemorySearch
 from facegate.core.settings import Settings
+from tests.auth_helpers import admin_headers
 from tests.integration.store_helpers import image, store_container
 
 
@@ -26,7 +27,8 @@ def test_server_start_loads_models_and_gallery(
     data = tmp_path / "d"
     _enrolled_store(shared_container, data, faces_dir)
     container = Container(Settings(data_dir=data, preload=True))  # a fresh "process"
-    with TestClient(create_app(container=container)) as client:
+    headers = admin_headers(container)
+    with TestClient(create_app(container=container), headers=headers) as client:
         assert "pipeline" in container.__dict__  # models loaded by the start, before any request
         search = container.template_search
         assert isinstance(search, MemorySearch) and search.reloads == 1

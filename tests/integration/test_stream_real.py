@@ -32,6 +32,7 @@ from facegate.core.store.audit import AuditQuery
 from facegate.core.vision.images import read_image_file
 from facegate.features.access.client import ClientOptions, ClientStats, StreamClient, encode_jpeg
 from facegate.features.access.protocol import FrameHeader, encode_frame
+from tests.auth_helpers import make_device
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +58,7 @@ def test_enrolled_person_granted_stranger_denied_and_logged(
 ) -> None:
     from facegate.app.http import create_app
 
-    _, token = enrolled.devices.create("front-door")
+    token = make_device(enrolled, "front-door")
     known = scene_jpeg(faces_dir / "scenes" / "obama1.jpg")  # not the enrolment photo
     stranger = scene_jpeg(faces_dir / "people" / "biden" / "biden2.jpg")
     with TestClient(create_app(container=enrolled)) as client, client.websocket_connect(
@@ -82,6 +83,7 @@ def test_enrolled_person_granted_stranger_denied_and_logged(
         ("denied", None, "device:front-door"),
     ]
     assert logged[1].details["camera"] == "gate-1" and logged[1].score is not None
+    assert {e.client for e in logged} == {"testclient"}  # where the device connected from
     lines = (tmp_path / "access_log.txt").read_text().splitlines()
     assert [line.split(",", 1)[1] for line in lines] == ["Barack Obama,GRANTED", "unknown,DENIED"]
 
@@ -166,7 +168,7 @@ class LoopingFrames:
 def device(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     c = Container(Settings(data_dir=tmp_path / "data"))
     c.prepare_store()
-    _, token = c.devices.create("cam")
+    token = make_device(c, "cam")
     yield c.settings.data_dir, token
     c.shutdown()
 

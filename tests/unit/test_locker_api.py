@@ -26,6 +26,7 @@ from facegate.core.store.audit import AuditQuery
 from facegate.features.lockers.actuator import LoggingActuator
 from facegate.features.lockers.keys import KeyHasher, KeyPolicy
 from facegate.features.lockers.service import LockerOptions, LockerService
+from tests.auth_helpers import bearer, make_key
 from tests.unit.test_locker_service import FakeEnroller, FakeIdentify, FakeLiveness
 
 ALICE, STRANGER = 1, 9
@@ -46,6 +47,7 @@ class Api:
     client: TestClient
     c: Container
     csrf: dict[str, str]
+    kiosk: dict[str, str]
     actuator: LoggingActuator
     liveness: FakeLiveness
 
@@ -76,9 +78,10 @@ def api(migrated: Path, tmp_path: Path) -> Iterator[Api]:
     )
     admin = c.accounts.get_account("boss")
     token, session = c.auth.sessions.create_session(admin.id, STAGE_FULL, "testclient")
+    kiosk = bearer(make_key(c, "kiosk", "hall-kiosk"))
     with TestClient(create_app(c.settings, container=c), follow_redirects=False) as client:
         client.cookies.set("fg_session", token)
-        yield Api(client, c, {"X-CSRF-Token": session.csrf_token}, actuator, liveness)
+        yield Api(client, c, {"X-CSRF-Token": session.csrf_token}, kiosk, actuator, liveness)
 
 
 def _setup_alice(a: Api) -> None:
@@ -103,57 +106,60 @@ def _error(r: Any) -> str:
 
 def test_kiosk_flow_over_http(api: Api) -> None:
     _setup_alice(api)
-    ch = api.client.post("/v1/lockers/access/challenge")
+    ch = api.client.post("/v1/lockers/access/challenge", headers=api.kiosk)
     assert ch.status_code == 200 and ch.json()["steps"]
     st = api.client.post(f"/v1/lockers/access/challenge/{ch.json()['id']}/frames",
-                         data={"timestamps_ms": "0,66,133"}, files=frames_form(ALICE, 3))
+                         data={"timestamps_ms": "0,66,133"}, files=frames_form(ALICE, 3),
+                         headers=api.kiosk)
     assert st.status_code == 200 and st.json()["status"] == "passed", st.text
     bad = api.client.post(f"/v1/lockers/access/challenge/{ch.json()['id']}/frames",
-                          data={"timestamps_ms": "0"}, files=frames_form(ALICE, 3))
+                          data={"timestamps_ms": "0"}, files=frames_form(ALICE, 3),
+                          headers=api.kiosk)
     assert bad.status_code == 400 and "timestamps" in bad.json()["error"]["message"]
     r = api.client.post(
         "/v1/lockers/access",
         data={"challenge_id": ch.json()["id"], "timestamps_ms": "0,80,160,240,320,400"},
-        files=frames_form(ALICE),
+        files=frames_form(ALICE), headers=api.kiosk,
     )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["granted"] and body["locker"] == 12 and len(body["key"]) == 6
     wrong = f"{(int(body['key']) + 1) % 10**6:06d}"
-    r = api.client.post("/v1/lockers/12/open", json={"key": wrong})
+    r = api.client.post("/v1/lockers/12/open", json={"key": wrong}, headers=api.kiosk)
     assert r.status_code == 403 and _error(r) == "key_refused"
     assert "2 attempts left" in r.json()["error"]["message"]
-    r = api.client.post("/v1/lockers/12/open", json={"key": body["key"]})
+    r = api.client.post("/v1/lockers/12/open", json={"key": body["key"]}, headers=api.kiosk)
     assert r.status_code == 200 and r.json()["opened"] is True
     assert [o.locker_number for o in api.actuator.opened] == [12]
-    r = api.client.post("/v1/lockers/12/open", json={"key": body["key"]})
+    r = api.client.post("/v1/lockers/12/open", json={"key": body["key"]}, headers=api.kiosk)
     assert r.status_code == 403 and "already been used" in r.json()["error"]["message"]
     entries = api.c.audit.query(AuditQuery(action="locker.open", limit=10))
     assert [e.decision for e in entries] == ["refused", "opened"]
-    assert entries[0].actor and entries[0].actor.startswith("kiosk:")
+    assert (entries[0].actor, entries[0].client) == ("key:hall-kiosk", "testclient")
 
 
 def test_denials_and_bad_input_are_clear_4xx(api: Api) -> None:
     _setup_alice(api)
-    r = api.client.post("/v1/lockers/access", files=frames_form(STRANGER))
+    r = api.client.post("/v1/lockers/access", files=frames_form(STRANGER), headers=api.kiosk)
     assert r.status_code == 403 and _error(r) == "access_denied"
     assert "face not recognised" in r.json()["error"]["message"]
     api.liveness.passed = False
-    r = api.client.post("/v1/lockers/access", files=frames_form(ALICE))
+    r = api.client.post("/v1/lockers/access", files=frames_form(ALICE), headers=api.kiosk)
     assert r.status_code == 403 and "liveness" in r.json()["error"]["message"]
     r = api.client.post("/v1/lockers/access", data={"timestamps_ms": "0,1"},
-                        files=frames_form(ALICE))
+                        files=frames_form(ALICE), headers=api.kiosk)
     assert r.status_code == 400 and "timestamps" in r.json()["error"]["message"]
     r = api.client.post("/v1/lockers/access",
-                        files=[("frames", ("x.jpg", b"not an image", "image/jpeg"))])
+                        files=[("frames", ("x.jpg", b"not an image", "image/jpeg"))],
+                        headers=api.kiosk)
     assert r.status_code == 422 and _error(r) == "invalid_image"
-    r = api.client.post("/v1/lockers/access")
+    r = api.client.post("/v1/lockers/access", headers=api.kiosk)
     assert r.status_code == 422 and _error(r) == "invalid_request"
-    r = api.client.post("/v1/lockers/12/open", json={"key": "12ab"})
+    r = api.client.post("/v1/lockers/12/open", json={"key": "12ab"}, headers=api.kiosk)
     assert r.status_code == 422 and _error(r) == "invalid_key_format"
-    r = api.client.post("/v1/lockers/12/open", json={})
+    r = api.client.post("/v1/lockers/12/open", json={}, headers=api.kiosk)
     assert r.status_code == 422
-    r = api.client.post("/v1/lockers/99/open", json={"key": "123456"})
+    r = api.client.post("/v1/lockers/99/open", json={"key": "123456"}, headers=api.kiosk)
     assert r.status_code == 403 and "no key" in r.json()["error"]["message"]
 
 
@@ -228,8 +234,69 @@ def test_admin_page_lists_lockers_and_history(api: Api) -> None:
 
 def test_kiosk_pages_are_served(api: Api) -> None:
     r = api.client.get("/kiosk/lockers/access")
+    assert r.status_code == 303 and r.headers["location"] == "/kiosk/lockers/setup"
+    api.client.cookies.set("fg_kiosk", "anything")
+    r = api.client.get("/kiosk/lockers/access")
     assert r.status_code == 200 and "Locker access" in r.text and "kiosk.js" in r.text
     js = api.client.get("/kiosk/lockers/kiosk.js")
     assert js.status_code == 200 and "/v1/lockers/access/challenge" in js.text
     r = api.client.get("/kiosk/lockers/register")
     assert r.status_code == 200 and 'name="csrf-token"' in r.text
+
+
+def _setup_kiosk(api: Api, key: str) -> Any:
+    page = api.client.get("/kiosk/lockers/setup")
+    assert page.status_code == 200 and 'name="key"' in page.text
+    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    api.client.cookies.set("fg_csrf", csrf)  # Secure cookies are not sent back over http://
+    return api.client.post("/kiosk/lockers/setup", data={"key": key, "csrf_token": csrf})
+
+
+def test_a_browser_becomes_a_kiosk_with_a_kiosk_only_key(api: Api) -> None:
+    _setup_alice(api)
+    api.client.cookies.clear()  # the kiosk browser has no staff session
+    admin = make_key(api.c, "admin", "root")
+    r = _setup_kiosk(api, admin)
+    assert r.status_code == 403 and "whose only scope is" in r.text
+    assert "fg_kiosk" not in r.cookies
+    r = _setup_kiosk(api, "fgk_" + "x" * 43)
+    assert r.status_code == 401 and "invalid API key" in r.text
+    key = make_key(api.c, "kiosk", "hall-b")
+    r = _setup_kiosk(api, key)
+    assert r.status_code == 303 and r.headers["location"] == "/kiosk/lockers/access"
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and key in cookie
+    api.client.cookies.set("fg_kiosk", key)
+    # the cookie alone is not enough (a form on another site could send it): the header is needed
+    assert api.client.post("/v1/lockers/access/challenge").status_code == 401
+    r = api.client.post("/v1/lockers/access/challenge", headers={"X-FaceGate-Kiosk": "1"})
+    assert r.status_code == 200 and r.json()["steps"]
+    # and an admin key in that cookie does not make the browser an admin
+    api.client.cookies.set("fg_kiosk", admin)
+    r = api.client.get("/v1/lockers", headers={"X-FaceGate-Kiosk": "1"})
+    assert r.status_code == 401
+    r = api.client.post("/v1/lockers/access/challenge", headers={"X-FaceGate-Kiosk": "1"})
+    assert r.status_code == 401 and "kiosk keys" in r.json()["error"]["message"]
+
+
+def test_kiosk_calls_without_a_kiosk_credential_are_refused(api: Api) -> None:
+    _setup_alice(api)
+    r = api.client.post("/v1/lockers/access", files=frames_form(ALICE))  # staff cookie, no key
+    assert r.status_code == 401
+    other = bearer(make_key(api.c, "recognize,people:write", "not-kiosk"))
+    r = api.client.post("/v1/lockers/access/challenge", headers=other)
+    assert r.status_code == 403 and _error(r) == "insufficient_scope"
+    r = api.client.post("/v1/lockers/12/open", json={"key": "123456"}, headers=other)
+    assert r.status_code == 403
+    assert api.c.audit.count(AuditQuery(action="locker.access")) == 0
+
+
+def test_staff_endpoints_take_an_admin_key_instead_of_a_session(api: Api) -> None:
+    api.client.cookies.clear()
+    h = bearer(make_key(api.c, "admin", "ops"))
+    r = api.client.post("/v1/lockers", json={"number": 7}, headers=h)  # a key needs no CSRF
+    assert r.status_code == 201
+    assert api.client.get("/v1/lockers", headers=api.kiosk).status_code == 403
+    assert [x.number for x in api.c.lockers.list_lockers()] == [7]
+    e = api.c.audit.query(AuditQuery(action="locker.add"))
+    assert e and e[0].actor == "key:ops"

@@ -1,4 +1,5 @@
-"""``facegate devices add/list/remove`` and ``facegate log tail`` on a temporary database."""
+"""``facegate devices add/list/remove``, ``facegate apikeys …`` and ``facegate log tail`` on a
+temporary database."""
 
 from __future__ import annotations
 
@@ -38,7 +39,12 @@ def test_device_lifecycle(main: Main) -> None:
     token = out.strip().rsplit(" ", 1)[1]
     assert token.startswith("fgd_")
     c = container()
-    assert c.devices.authenticate(token).name == "front-door"
+    device = c.credentials.authenticate(token)
+    assert (device.name, device.scopes, device.groups) == (
+        "device:front-door", frozenset({"stream"}), frozenset())  # a new door admits no group yet
+    code, out, _ = main("devices", "add", "back-door", "--groups", "staff,night-shift")
+    assert code == 0
+    assert c.credentials.authenticate(out.strip().rsplit(" ", 1)[1]).groups == {"staff", "night-shift"}
 
     code, _, err = main("devices", "add", "front-door")
     assert code == 2 and err == "error: a device named 'front-door' already exists\n"
@@ -46,15 +52,51 @@ def test_device_lifecycle(main: Main) -> None:
     code, out, _ = main("devices", "list", "--json")
     assert code == 0 and '"name": "front-door"' in out and token not in out
 
+    assert '"groups": []' in out
     assert main("devices", "remove", "front-door")[0] == 0
     code, _, err = main("devices", "remove", "front-door")
     assert code == 2 and err == "error: no device named 'front-door'\n"
     actions = [e.action for e in c.audit.query(AuditQuery())]
-    assert actions[:2] == ["device.remove", "device.add"]
+    assert actions[:3] == ["device.remove", "device.create", "device.create"]
 
 
 def test_bad_device_name_and_empty_log(main: Main) -> None:
     code, _, err = main("devices", "add", "two words")
-    assert code == 2 and err.startswith("error: invalid device name") and err.count("\n") == 1
+    assert code == 2 and err.startswith("error: invalid name") and err.count("\n") == 1
     code, out, _ = main("log", "tail")
     assert code == 0 and out == "no access decisions yet\n"
+
+
+def test_apikeys_lifecycle(main: Main) -> None:
+    code, out, _ = main("apikeys", "create", "ops", "--scopes", "admin", "--quiet")
+    key = out.strip()
+    assert code == 0 and key.startswith("fgk_") and "\n" not in key
+    c = container()
+    assert c.credentials.authenticate(key).name == "key:ops"
+    code, out, _ = main("apikeys", "create", "cf", "--scopes", "recognize", "--groups", "staff",
+                        "--expires", "30d", "--uuid")
+    assert code == 0 and "shown only now" in out
+    uuid_key = out.strip().splitlines()[-1]
+    assert len(uuid_key) == 36 and c.credentials.authenticate(uuid_key).groups == {"staff"}
+    code, out, _ = main("apikeys", "list")
+    assert code == 0 and "ops  [active]  scopes admin  groups all" in out
+    assert "cf  [active]  scopes recognize  groups staff  expires 20" in out
+    assert key not in out and uuid_key not in out
+    code, out, _ = main("apikeys", "rotate", "ops", "--quiet")
+    assert code == 0 and out.strip() != key and c.credentials.authenticate(out.strip())
+    assert main("apikeys", "revoke", "cf") == (0, "API key cf revoked\n", "")
+    code, out, _ = main("apikeys", "list", "--json")
+    assert '"status": "revoked"' in out and "fgk_" not in out
+
+
+def test_apikeys_bad_input_is_one_line(main: Main) -> None:
+    for args, message in [
+        (("--scopes", "root"), "error: unknown scope(s) 'root'"),
+        (("--scopes", ""), "error: give at least one scope"),
+        (("--scopes", "recognize", "--expires", "yesterday"), "error: invalid expiry 'yesterday'"),
+        (("--scopes", "recognize", "--groups", "a b"), "error: invalid group name 'a b'"),
+    ]:
+        code, _, err = main("apikeys", "create", "k", *args)
+        assert code == 2 and err.startswith(message) and err.count("\n") == 1, err
+    code, _, err = main("apikeys", "revoke", "nope")
+    assert code == 2 and err == "error: no API key named 'nope'\n"

@@ -14,16 +14,21 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from facegate.core.auth.credentials import KIND_DEVICE
+from facegate.core.auth.principal import CLI_PRINCIPAL
 from facegate.core.domain import AuditEvent, Identification, ImageArray
-from facegate.core.store.db import Base, Database
+from facegate.core.store.audit import AuditQuery
 from facegate.features.access.decisions import AccessOptions, AccessService
-from facegate.features.access.devices import DeviceRegistry, StreamAuthenticator
-from facegate.features.access.models import DeviceRecord, SqlDeviceStore
-from facegate.features.access.protocol import CLOSE_UNAUTHORIZED, FrameHeader, StreamFrame, encode_frame
+from facegate.features.access.protocol import (
+    CLOSE_FORBIDDEN,
+    CLOSE_UNAUTHORIZED,
+    FrameHeader,
+    StreamFrame,
+    encode_frame,
+)
 from facegate.features.access.server import LatestFrame, StreamLoop
+from tests.auth_helpers import make_key
 from tests.unit.test_access_decisions import ident
-
-API_KEY = "k-" + "7" * 30
 
 
 class FakeAudit:
@@ -125,6 +130,18 @@ def test_loop_drops_stale_frames_instead_of_queueing() -> None:
     assert frames[-1] >= 50
 
 
+class Devices:
+    """Registers stream devices on the app's store (credentials of kind device, scope stream)."""
+
+    def __init__(self, container: Any) -> None:
+        self.c = container
+
+    def create(self, name: str) -> tuple[Any, str]:
+        return self.c.credentials.create(  # type: ignore[no-any-return]
+            name, frozenset({"stream"}), CLI_PRINCIPAL, kind=KIND_DEVICE
+        )
+
+
 @pytest.fixture
 def app_and_audit(tmp_path: Path):  # type: ignore[no-untyped-def]
     from facegate.app.http import create_app
@@ -132,17 +149,14 @@ def app_and_audit(tmp_path: Path):  # type: ignore[no-untyped-def]
 
     app = create_app(Settings(data_dir=tmp_path / "data", stream_max_frame_bytes=20_000))
     audit = FakeAudit()
-    db = Database(f"sqlite:///{tmp_path / 'devices.db'}")  # a file: connections run concurrently
-    Base.metadata.create_all(db.engine, tables=[DeviceRecord.__table__])  # type: ignore[list-item]
-    registry = DeviceRegistry(SqlDeviceStore(db))
     c = app.state.container
+    c.prepare_store()
     c.access = AccessService(identify_by_brightness, audit, AccessOptions(required_frames=3))
-    c.stream_auth = StreamAuthenticator(registry, API_KEY, audit)
-    return app, audit, registry
+    return app, audit, Devices(c)
 
 
 def test_unauthenticated_connection_gets_an_error_and_4401(app_and_audit) -> None:  # type: ignore[no-untyped-def]
-    app, audit, _ = app_and_audit
+    app, _, _ = app_and_audit
     client = TestClient(app)
     for headers in ({}, {"Authorization": "Bearer fgd_wrong"}, {"X-API-Key": "nope"}):
         with client.websocket_connect("/v1/stream", headers=headers) as ws:
@@ -151,7 +165,19 @@ def test_unauthenticated_connection_gets_an_error_and_4401(app_and_audit) -> Non
             with pytest.raises(WebSocketDisconnect) as closed:
                 ws.receive_json()
             assert closed.value.code == CLOSE_UNAUTHORIZED
-    assert [e.action for e in audit.events] == ["stream.auth"] * 3
+    denied = app.state.container.audit.query(AuditQuery(action="auth"))
+    assert [(e.decision, e.subject, e.client) for e in denied] == [
+        ("denied", "WS /v1/stream", "testclient")] * 3
+
+
+def test_a_key_without_the_stream_scope_gets_4403(app_and_audit) -> None:  # type: ignore[no-untyped-def]
+    app, _, _ = app_and_audit
+    key = make_key(app.state.container, "recognize", "matcher")
+    with TestClient(app).websocket_connect("/v1/stream", headers={"X-API-Key": key}) as ws:
+        assert ws.receive_json()["error"]["code"] == "insufficient_scope"
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == CLOSE_FORBIDDEN
 
 
 def test_device_token_streams_to_a_granted_decision(app_and_audit) -> None:  # type: ignore[no-untyped-def]
@@ -185,8 +211,9 @@ def test_device_token_streams_to_a_granted_decision(app_and_audit) -> None:  # t
 
 def test_bad_frames_get_errors_and_the_connection_stays_up(app_and_audit) -> None:  # type: ignore[no-untyped-def]
     app, _, _ = app_and_audit
-    with TestClient(app).websocket_connect("/v1/stream", headers={"X-API-Key": API_KEY}) as ws:
-        assert ws.receive_json()["device"] == "api-key"
+    key = make_key(app.state.container, "stream", "camera-rig")
+    with TestClient(app).websocket_connect("/v1/stream", headers={"X-API-Key": key}) as ws:
+        assert ws.receive_json()["device"] == "key:camera-rig"
         bad = [
             (frame_msg(1, b"GIF89a not a jpeg"), "invalid_image", 1),
             (frame_msg(2, b""), "invalid_image", 2),

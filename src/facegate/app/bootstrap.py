@@ -18,10 +18,10 @@ from facegate.core.vision.packs import EmbedderOptions, get_pack
 from facegate.core.vision.pipeline import FacePipeline
 from facegate.core.vision.quality import QualityThresholds
 from facegate.features.access.decisions import AccessOptions, AccessService  # stream (issue 7)
-from facegate.features.access.devices import DeviceRegistry, StreamAuthenticator  # stream (issue 7)
 from facegate.features.faces.compare import CompareService
 
 if TYPE_CHECKING:  # store (issue 4): imported lazily so importing the container opens nothing
+    from facegate.core.auth.credentials import Credentials
     from facegate.core.domain import Identification, ImageArray  # stream (issue 7)
     from facegate.core.people.enrollment import EnrollmentService
     from facegate.core.people.identification import IdentificationService, TemplateSearch
@@ -147,19 +147,13 @@ class Container:
 
         return AccessService(identify, self.audit, options)
 
+    # --- credentials: API keys and stream devices ---
     @cached_property
-    def devices(self) -> DeviceRegistry:
-        from facegate.features.access.models import SqlDeviceStore
+    def credentials(self) -> Credentials:
+        from facegate.core.auth.credentials import Credentials
 
-        return DeviceRegistry(SqlDeviceStore(self.database))
-
-    @cached_property
-    def stream_auth(self) -> StreamAuthenticator:
-        s = self.settings
-        key = s.stream_api_key.get_secret_value() if s.stream_api_key else None
-        if key is None and s.stream_api_key_file is not None:
-            key = s.stream_api_key_file.read_text(encoding="utf-8").strip() or None
-        return StreamAuthenticator(self.devices, key, self.audit)
+        self.prepare_store()
+        return Credentials(self.database, self.audit)
 
     # --- store, enrolment, identification (issue 4) ---
     def prepare_store(self) -> None:
@@ -231,6 +225,7 @@ class Container:
         return IdentificationService(
             self.database, self.pipeline, self.template_cipher, self.template_search,
             self.audit, self.image_limits, self.identify_threshold, self.settings.identify_top_k,
+            verify_threshold=self.match_threshold,
         )
 
     @property

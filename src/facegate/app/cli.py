@@ -15,6 +15,7 @@ from facegate.core.cli import run_app, set_container_factory
 from facegate.core.settings import load_settings
 from facegate.features.access import cli as access_cli
 from facegate.features.accounts import cli as accounts_cli
+from facegate.features.admin import cli as admin_cli
 from facegate.features.faces import cli_people, cli_vision
 from facegate.features.liveness import cli as liveness_cli
 from facegate.features.lockers import cli as lockers_cli
@@ -33,6 +34,7 @@ app = typer.Typer(
 cli_vision.register(app)
 serve.register(app)
 accounts_cli.register(app)
+admin_cli.register(app)
 access_cli.register(app)
 cli_people.register(app)
 bench_cli.register(app)

@@ -28,7 +28,10 @@ def install_error_handlers(app: FastAPI) -> None:
         extra: dict[str, Any] = {}
         if isinstance(exc, FaceQualityError):
             extra["reasons"] = list(exc.reasons)
-        return JSONResponse(error_body(exc.code, exc.message, **extra), status_code=http_status(exc))
+        status = http_status(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(error_body(exc.code, exc.message, **extra), status_code=status,
+                            headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -13,8 +13,10 @@ from facegate.app import health
 from facegate.app.bootstrap import Container
 from facegate.app.errors import install_error_handlers
 from facegate.app.web import install_web
+from facegate.core.http import ClientAddressMiddleware
 from facegate.core.settings import Settings, load_settings
 from facegate.features.access import api as access_api
+from facegate.features.admin import api as admin_api
 from facegate.features.faces.api import compare, identify, people
 from facegate.features.liveness import api as liveness_api
 from facegate.features.lockers import api as lockers_api
@@ -38,17 +40,24 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         finally:
             container.shutdown()
 
+    docs = container.settings.api_docs
     app = FastAPI(
         title="FaceGate",
         version=__version__,
-        description="Self-hosted face authentication and access control.",
+        description="Self-hosted face authentication and access control. Every /v1 route needs "
+        "an API key: `Authorization: Bearer <key>` (or `X-API-Key`), made with "
+        "`facegate apikeys create`.",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.container = container
+    app.add_middleware(ClientAddressMiddleware)
     install_error_handlers(app)
     for router in (
         health.router, compare.router, access_api.router, people.router, identify.router,
-        lockers_api.router, lockers_pages.router, liveness_api.router,
+        lockers_api.router, lockers_pages.router, liveness_api.router, admin_api.router,
     ):
         app.include_router(router)
     install_web(app)

@@ -139,3 +139,4 @@ class AuditEvent:
     subject: str | None = None  # the person/locker/election acted on (external id)
     score: float | None = None
     details: dict[str, object] = field(default_factory=dict)
+    client: str | None = None  # the caller's address; default: the current request's (if any)

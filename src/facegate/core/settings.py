@@ -59,6 +59,10 @@ class Settings(VisionSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    api_docs: bool = Field(
+        default=True,
+        description="Serve the API docs (/docs, /redoc, /openapi.json) without a key; 0 closes them.",
+    )
     preload: bool = Field(
         default=True,
         description="Load the face models and the in-memory gallery when the server starts, "
@@ -88,12 +92,6 @@ class Settings(VisionSettings):
     stream_max_frame_pixels: int = Field(default=1920 * 1080, ge=64 * 64)
     stream_workers: int = Field(
         default=2, ge=1, description="Frames processed at once over all stream connections."
-    )
-    stream_api_key: SecretStr | None = Field(
-        default=None, description="API key accepted on /v1/stream besides device tokens."
-    )
-    stream_api_key_file: Path | None = Field(
-        default=None, description="File holding the stream API key (instead of the variable)."
     )
     stream_test_mode: bool = Field(default=False, description="Allow test hooks (never in prod).")
     stream_test_delay_ms: int = Field(

@@ -11,10 +11,14 @@ from fastapi.staticfiles import StaticFiles
 
 from facegate.app.web import dashboard
 from facegate.features.accounts import pages as account_pages
+from facegate.features.admin import keys as admin_keys
 from facegate.features.admin import pages as admin_pages
 from facegate.features.voting import pages as voting_pages
 
-routers = (account_pages.router, dashboard.router, voting_pages.router, admin_pages.router)
+routers = (
+    account_pages.router, dashboard.router, voting_pages.router, admin_pages.router,
+    admin_keys.router,
+)
 STATIC_PACKAGES: list[str | tuple[str, str]] = [
     ("facegate.core.web", "static"),
     ("facegate.features.accounts", "static"),

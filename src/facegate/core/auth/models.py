@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from facegate.core.store.db import Base, utcnow
@@ -61,3 +61,29 @@ class LoginAttempt(Base):
     client: Mapped[str] = mapped_column(String(64))
     success: Mapped[bool] = mapped_column(Boolean, default=False)
     stage: Mapped[str] = mapped_column(String(16), default="password")  # password | face
+
+
+class ApiKey(Base):
+    """A credential of the API: an API key (``kind`` "api_key") or a stream device ("device").
+
+    Only the SHA-256 of the secret is kept. ``lookup`` (the first 16 hex digits of that hash) finds
+    the row without scanning, whatever the key's shape (``fgk_…``, ``fgd_…`` or a UUID); the full
+    hash is then compared in constant time. ``groups`` None means every group.
+    """
+
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("kind", "name", name="uq_api_keys_kind_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # api_key | device
+    name: Mapped[str] = mapped_column(String(64))
+    shape: Mapped[str] = mapped_column(String(8))  # fgk | fgd | uuid
+    lookup: Mapped[str] = mapped_column(String(16), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    groups: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)

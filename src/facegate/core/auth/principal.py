@@ -8,6 +8,7 @@ Routes ask for scopes; services filter people by ``groups``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 # The scopes a credential can hold. ``admin`` implies every other scope.
 SCOPE_PEOPLE_READ = "people:read"
@@ -32,6 +33,8 @@ class Principal:
     scopes: frozenset[str]
     groups: frozenset[str] | None = None  # None: every group
     client: str = ""  # the client address, for the audit log
+    credential_id: int | None = None  # the stored credential (API key or device), if any
+    expires_at: datetime | None = None  # when the credential stops working (None: never)
 
     def has_scope(self, scope: str) -> bool:
         return SCOPE_ADMIN in self.scopes or scope in self.scopes

@@ -7,6 +7,7 @@ Every flow (enrol, verify, identify, stream, login, lockers, votes) writes throu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -15,8 +16,13 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from facegate.core.domain import AuditEvent
+from facegate.core.store import audit_chain
 from facegate.core.store.db import Database, utcnow
 from facegate.core.store.models import AuditRecord
+
+# The address of the client whose request is being served (set per request by the app's
+# middleware); recorded on every audit line that does not name its own client.
+current_client: ContextVar[str | None] = ContextVar("facegate_audit_client", default=None)
 
 
 class Auditor(Protocol):
@@ -37,6 +43,7 @@ class AuditEntry:
     subject: str | None
     score: float | None
     details: dict[str, Any] = field(default_factory=dict)
+    client: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,13 +65,14 @@ class AuditLog:
 
     def record(self, event: AuditEvent) -> AuditEntry:
         """Append one event in its own transaction and return the stored line."""
-        with self.db.session() as s:
+        with self.db.session(write=True) as s:
             row = self.record_in(s, event)
             s.flush()
             return _entry(row)
 
     def record_in(self, session: Session, event: AuditEvent) -> AuditRecord:
-        """Append one event inside ``session`` (committed or rolled back with it)."""
+        """Append one event inside ``session`` (committed or rolled back with it), chained to the
+        previous line (``facegate.core.store.audit_chain``)."""
         row = AuditRecord(
             at=utcnow(),
             actor=event.actor,
@@ -73,9 +81,11 @@ class AuditLog:
             decision=event.decision,
             score=None if event.score is None else float(event.score),
             details=jsonable(event.details),
+            client=(event.client or current_client.get() or None),
         )
-        session.add(row)
-        return row
+        if row.client:
+            row.client = row.client[:64]
+        return audit_chain.append(session, row)
 
     def latest(self, n: int = 50) -> list[AuditEntry]:
         return self.query(AuditQuery(limit=n))
@@ -123,6 +133,7 @@ def _entry(r: AuditRecord) -> AuditEntry:
         subject=r.subject,
         score=r.score,
         details=dict(r.details or {}),
+        client=r.client,
     )
 
 
@@ -153,6 +164,7 @@ def entries_as_dicts(entries: Sequence[AuditEntry]) -> list[dict[str, Any]]:
             "subject": e.subject,
             "score": e.score,
             "details": e.details,
+            "client": e.client,
         }
         for e in entries
     ]

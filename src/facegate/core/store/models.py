@@ -138,6 +138,23 @@ class AuditRecord(Base):
     decision: Mapped[str] = mapped_column(String(32))
     score: Mapped[float | None] = mapped_column(nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    client: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # hash chain (facegate.core.store.audit_chain): the previous row's hash and this row's
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    row_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class AuditChainHead(Base):
+    """One row (id 1): the last appended audit row and its hash. Appends update it first, which
+    serialises them (a row lock on PostgreSQL, the write lock on SQLite); verification checks
+    that the chain ends where the head says (rows cut off the end are noticed)."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class GalleryState(Base):

@@ -1,7 +1,9 @@
 """``WS /v1/stream``: authenticate the device, then run the stream loop (``facegate.features.access.server``).
 
-Credentials: ``Authorization: Bearer <device token or API key>`` or ``X-API-Key: <API key>``.
-The wire format is documented in ``facegate.features.access.protocol``.
+Credentials: ``Authorization: Bearer <device token or API key>`` or ``X-API-Key: <key>``, holding
+the ``stream`` scope (checked by ``facegate.core.http.authenticate``, like every /v1 route). A refused
+connection gets an ``error`` message, then close code 4401 (no valid credential) or 4403 (no
+``stream`` scope). The wire format is documented in ``facegate.features.access.protocol``.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from fastapi import APIRouter, WebSocket
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
-from facegate.core.errors import AuthError
-from facegate.features.access.devices import bearer_of
+from facegate.core.auth.principal import SCOPE_STREAM
+from facegate.core.errors import AuthError, PermissionDeniedError
+from facegate.core.http import authenticate
 from facegate.features.access.messages import hello_message
-from facegate.features.access.protocol import CLOSE_UNAUTHORIZED, error_message
+from facegate.features.access.protocol import CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, error_message
 from facegate.features.access.server import StreamLoop
 
 router = APIRouter(prefix="/v1", tags=["stream"])
@@ -47,17 +50,15 @@ async def stream(websocket: WebSocket) -> None:
     container: Any = websocket.app.state.container
     await websocket.accept()
     try:
-        actor = await run_in_threadpool(
-            container.stream_auth.authenticate,
-            bearer_of(websocket.headers.get("authorization")),
-            websocket.headers.get("x-api-key"),
-        )
+        caller = await authenticate(websocket, SCOPE_STREAM)
+        actor = caller.name
         access = await run_in_threadpool(lambda: container.access)  # first use loads the models
         await websocket.send_json(hello_message(actor, access.options.required_frames))
-    except AuthError as exc:
+    except (AuthError, PermissionDeniedError) as exc:
+        close = CLOSE_UNAUTHORIZED if isinstance(exc, AuthError) else CLOSE_FORBIDDEN
         with suppress(WebSocketDisconnect, RuntimeError):
             await websocket.send_json(error_message(exc.code, exc.message))
-            await websocket.close(code=CLOSE_UNAUTHORIZED, reason=exc.message)
+            await websocket.close(code=close, reason=exc.message)
         return
     except WebSocketDisconnect:
         return

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import typer
 
 from facegate.core.cli import container, fail, print_json
-from facegate.core.domain import AuditEvent
 
 devices_app = typer.Typer(
     help="Stream devices (cameras, door controllers) and their tokens.", no_args_is_help=True
@@ -54,41 +53,55 @@ def client(
         raise typer.Exit(130)
 
 
-def devices_add(name: Annotated[str, typer.Argument(help="Device name, e.g. front-door")]) -> None:
-    """Register a device and print its token once (only its hash is stored)."""
-    c = _store()
-    device, token = c.devices.create(name)
-    c.audit.record(AuditEvent(action="device.add", decision="ok", actor="cli", subject=device.name))
+def devices_add(
+    name: Annotated[str, typer.Argument(help="Device name, e.g. front-door")],
+    groups: Annotated[str | None, typer.Option(
+        help="Comma-separated groups of people this door admits (default: none yet)")] = None,
+) -> None:
+    """Register a device (a credential with the ``stream`` scope) and print its token once."""
+    from facegate.core.auth.credentials import KIND_DEVICE, parse_groups
+    from facegate.core.auth.principal import CLI_PRINCIPAL, SCOPE_STREAM
+
+    admitted = parse_groups(groups) if groups is not None else frozenset()
+    device, token = _store().credentials.create(
+        name, frozenset({SCOPE_STREAM}), CLI_PRINCIPAL, groups=admitted, kind=KIND_DEVICE
+    )
     typer.echo(f"device {device.name} added; its token (shown only now): {token}")
 
 
 def devices_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
     """List registered devices."""
-    rows = _store().devices.store.list_devices()
+    from facegate.core.auth.credentials import KIND_DEVICE
+
+    rows = _store().credentials.list(KIND_DEVICE)
     if as_json:
         print_json(
             [
                 {
                     "name": d.name,
+                    "groups": None if d.groups is None else list(d.groups),
                     "created_at": d.created_at.isoformat(),
-                    "last_seen_at": d.last_seen_at.isoformat() if d.last_seen_at else None,
+                    "last_seen_at": d.last_used_at.isoformat() if d.last_used_at else None,
                 }
                 for d in rows
             ]
         )
         return
     for d in rows:
-        seen = d.last_seen_at.strftime("%Y-%m-%d %H:%M:%S") if d.last_seen_at else "never"
-        typer.echo(f"{d.name}  created {d.created_at:%Y-%m-%d %H:%M:%S}  last seen {seen}")
+        seen = d.last_used_at.strftime("%Y-%m-%d %H:%M:%S") if d.last_used_at else "never"
+        groups = "all" if d.groups is None else (",".join(d.groups) or "none")
+        typer.echo(f"{d.name}  groups {groups}  created {d.created_at:%Y-%m-%d %H:%M:%S}  "
+                   f"last seen {seen}")
     if not rows:
         typer.echo("no devices")
 
 
 def devices_remove(name: Annotated[str, typer.Argument(help="Device name")]) -> None:
     """Remove a device: its token stops working at once."""
-    c = _store()
-    c.devices.store.remove(name)
-    c.audit.record(AuditEvent(action="device.remove", decision="ok", actor="cli", subject=name))
+    from facegate.core.auth.credentials import KIND_DEVICE
+    from facegate.core.auth.principal import CLI_PRINCIPAL
+
+    _store().credentials.remove(name, CLI_PRINCIPAL, KIND_DEVICE)
     typer.echo(f"device {name} removed")
 
 

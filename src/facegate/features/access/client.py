@@ -35,7 +35,12 @@ import numpy as np
 from facegate.core.domain import Box, DetectedFace, ImageArray, Landmarks
 from facegate.core.errors import AuthError, FaceGateError, InvalidImageError
 from facegate.core.vision.draw import GREEN, RED, YELLOW, draw_face
-from facegate.features.access.protocol import CLOSE_UNAUTHORIZED, FrameHeader, encode_frame
+from facegate.features.access.protocol import (
+    CLOSE_FORBIDDEN,
+    CLOSE_UNAUTHORIZED,
+    FrameHeader,
+    encode_frame,
+)
 
 GREY = (160, 160, 160)
 NO_WINDOW = "cannot open a window (no display or OpenCV without GUI): use --headless --out FILE"
@@ -360,7 +365,7 @@ class StreamClient:
                     backoff = self.o.backoff_initial_s
                     await self._talk(ws)
             except ConnectionClosed as exc:
-                if exc.rcvd is not None and exc.rcvd.code == CLOSE_UNAUTHORIZED:
+                if exc.rcvd is not None and exc.rcvd.code in (CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN):
                     self._fatal = AuthError(f"server refused the credentials: {exc.rcvd.reason}")
                     return
                 self.stats.last_error = f"connection closed ({exc})"

@@ -20,7 +20,8 @@ Server → client, **text** JSON messages:
 * ``{"type": "error", "frame": <int|null>, "error": {"code", "message"}}`` for a bad frame; the
   connection stays open;
 * before closing for bad credentials: an ``error`` message with code ``unauthorized``, then close code
-  4401 (the client must not retry those).
+  4401; for a credential without the ``stream`` scope: code ``insufficient_scope``, then close code
+  4403 (the client must not retry those).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from facegate.core.errors import FaceGateError, ImageTooLargeError, InvalidImage
 PROTOCOL_VERSION = 1
 MAX_HEADER_BYTES = 4096
 CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
 _LEN = struct.Struct(">I")
 JPEG_MAGIC = b"\xff\xd8\xff"
 

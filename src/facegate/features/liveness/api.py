@@ -11,19 +11,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from facegate.core.http import ContainerDep, read_upload
+from facegate.core.auth.principal import SCOPE_LIVENESS, Principal
+from facegate.core.http import ContainerDep, read_upload, require_scope
 from facegate.core.liveness.challenge import FrameTimingError
 from facegate.core.liveness.service import LivenessSession, TimedFrame, TooManyFramesError
 from facegate.core.liveness.timestamps import parse_timestamps
 from facegate.core.vision.images import decode_labeled
 
 router = APIRouter(prefix="/v1/liveness", tags=["liveness"])
+Caller = Annotated[Principal, require_scope(SCOPE_LIVENESS)]
 
 
 class StepEvidenceOut(BaseModel):
@@ -62,9 +64,9 @@ class LivenessSessionOut(BaseModel):
 
 
 @router.post("/sessions", response_model=LivenessSessionOut, status_code=201)
-async def create_session(container: ContainerDep) -> LivenessSessionOut:
+async def create_session(container: ContainerDep, caller: Caller) -> LivenessSessionOut:
     """Start a challenge: perform ``steps`` in order, each within the step time limit."""
-    session = await run_in_threadpool(container.liveness.create_session, None, "api")
+    session = await run_in_threadpool(container.liveness.create_session, None, caller.name)
     return LivenessSessionOut.of(session, with_nonce=True)
 
 
@@ -72,6 +74,7 @@ async def create_session(container: ContainerDep) -> LivenessSessionOut:
 async def add_frames(
     session_id: str,
     container: ContainerDep,
+    caller: Caller,
     frames: list[UploadFile] = File(..., description="Frames (JPEG/PNG) in capture order"),
     timestamps: str = Form(..., description="JSON array of capture times in ms, one per frame"),
     nonce: str = Form(..., description="The nonce returned when the session was created"),
@@ -97,6 +100,6 @@ async def add_frames(
 
 
 @router.get("/sessions/{session_id}", response_model=LivenessSessionOut)
-async def get_session(session_id: str, container: ContainerDep) -> LivenessSessionOut:
+async def get_session(session_id: str, container: ContainerDep, caller: Caller) -> LivenessSessionOut:
     session = await run_in_threadpool(container.liveness.get_session, session_id)
     return LivenessSessionOut.of(session)

@@ -2,10 +2,15 @@
 
 Who may call what:
 
-* kiosk (anyone at the kiosk): ``POST /v1/lockers/access/challenge``, ``POST /v1/lockers/access``,
-  ``POST /v1/lockers/{n}/open`` (the kiosk pages are in ``pages.py``);
-* staff (a logged-in web admin; POSTs also need the ``X-CSRF-Token`` header): registration,
-  the list, assign/release/block/unblock, history, revocation, and ``/kiosk/lockers/register``.
+* a kiosk credential (an API key with the ``kiosk`` scope): ``POST /v1/lockers/access/challenge``
+  (+ ``/frames``), ``POST /v1/lockers/access``, ``POST /v1/lockers/{n}/open``. The kiosk page
+  ``/kiosk/lockers/access`` runs in a browser made a kiosk once at ``/kiosk/lockers/setup``: the
+  operator pastes a key whose only scope is ``kiosk``; the server keeps it in an HttpOnly,
+  SameSite=Strict cookie (the page's script never sees it) that the API accepts only with the
+  ``X-FaceGate-Kiosk: 1`` header (``facegate.core.http``);
+* staff: an API key with the ``admin`` scope, or a logged-in web admin (POSTs then also need the
+  ``X-CSRF-Token`` header): registration, the list, assign/release/block/unblock, history,
+  revocation; the pages ``/kiosk/lockers/register`` and ``/admin`` need the web admin.
 
 Handlers only parse, call one ``LockerService`` method in the thread pool and shape the answer.
 """
@@ -14,13 +19,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from facegate.core.errors import FaceGateError, PermissionDeniedError
 from facegate.core.http import ContainerDep
 from facegate.core.liveness.timestamps import parse_timestamps
-from facegate.features.lockers.deps import Staff, kiosk_actor, read_frames
+from facegate.features.lockers.deps import Kiosk, StaffApi, read_frames
 from facegate.features.lockers.schemas import (
     AccessOut,
     AssignIn,
@@ -53,7 +58,7 @@ def _timestamps(text: str | None, n: int) -> list[float] | None:
 
 # ---- kiosk -----------------------------------------------------------------------------------
 @router.post("/v1/lockers/access/challenge", response_model=ChallengeOut)
-async def start_challenge(c: ContainerDep) -> ChallengeOut:
+async def start_challenge(c: ContainerDep, kiosk: Kiosk) -> ChallengeOut:
     """Start a liveness challenge: the kiosk shows its steps, then records and posts the frames."""
     ch = await run_in_threadpool(lambda: c.lockers.start_challenge())
     return ChallengeOut(id=ch.id, steps=list(ch.steps), expires_in_s=ch.expires_in_s)
@@ -63,6 +68,7 @@ async def start_challenge(c: ContainerDep) -> ChallengeOut:
 async def challenge_frames(
     challenge_id: str,
     c: ContainerDep,
+    kiosk: Kiosk,
     frames: Annotated[list[UploadFile], File(description="JPEG frames, in capture order")],
     timestamps_ms: Annotated[str, Form(description="Capture times, comma-separated")],
 ) -> ChallengeStateOut:
@@ -79,7 +85,7 @@ async def challenge_frames(
 @router.post("/v1/lockers/access", response_model=AccessOut)
 async def access(
     c: ContainerDep,
-    request: Request,
+    kiosk: Kiosk,
     frames: Annotated[list[UploadFile], File(description="JPEG frames, in capture order")],
     challenge_id: Annotated[str | None, Form(max_length=64)] = None,
     timestamps_ms: Annotated[str | None, Form(description="Capture times, comma-separated")] = None,
@@ -88,7 +94,7 @@ async def access(
     """Liveness → identify → one-time key. A denial is 403 with the reason (and audited)."""
     images = await read_frames(c, frames)
     stamps = _timestamps(timestamps_ms, len(images))
-    actor = kiosk_actor(request)
+    actor = kiosk.name
     r = await run_in_threadpool(
         lambda: c.lockers.access(images, locker=locker, actor=actor, timestamps_ms=stamps,
                                  challenge_id=challenge_id)
@@ -99,9 +105,9 @@ async def access(
 
 
 @router.post("/v1/lockers/{number}/open", response_model=OpenOut)
-async def open_locker(number: int, body: OpenIn, c: ContainerDep, request: Request) -> OpenOut:
+async def open_locker(number: int, body: OpenIn, c: ContainerDep, kiosk: Kiosk) -> OpenOut:
     """Check the one-time key (once, constant-time) and open the locker through the actuator."""
-    actor = kiosk_actor(request)
+    actor = kiosk.name
     r = await run_in_threadpool(lambda: c.lockers.open(number, body.key, actor=actor))
     return OpenOut(opened=True, locker=r.locker, customer_id=r.customer_id, opened_at=r.opened_at)
 
@@ -110,7 +116,7 @@ async def open_locker(number: int, body: OpenIn, c: ContainerDep, request: Reque
 @router.post("/v1/lockers/register", response_model=RegistrationOut, status_code=201)
 async def register(
     c: ContainerDep,
-    staff: Staff,
+    staff: StaffApi,
     customer_id: Annotated[str, Form(min_length=1, max_length=200)],
     name: Annotated[str, Form(min_length=1, max_length=200)],
     locker: Annotated[int, Form(ge=1)],
@@ -129,12 +135,12 @@ async def register(
 
 
 @router.get("/v1/lockers", response_model=list[LockerOut])
-async def list_lockers(c: ContainerDep, staff: Staff) -> list[LockerOut]:
+async def list_lockers(c: ContainerDep, staff: StaffApi) -> list[LockerOut]:
     return [LockerOut.of(x) for x in await run_in_threadpool(c.lockers.list_lockers)]
 
 
 @router.post("/v1/lockers", response_model=LockerOut, status_code=201)
-async def add_locker(body: LockerIn, c: ContainerDep, staff: Staff) -> LockerOut:
+async def add_locker(body: LockerIn, c: ContainerDep, staff: StaffApi) -> LockerOut:
     x = await run_in_threadpool(
         lambda: c.lockers.add_locker(body.number, body.location, body.size, actor=staff)
     )
@@ -142,13 +148,13 @@ async def add_locker(body: LockerIn, c: ContainerDep, staff: Staff) -> LockerOut
 
 
 @router.get("/v1/lockers/customers", response_model=list[CustomerOut])
-async def list_customers(c: ContainerDep, staff: Staff) -> list[CustomerOut]:
+async def list_customers(c: ContainerDep, staff: StaffApi) -> list[CustomerOut]:
     return [CustomerOut.of(x) for x in await run_in_threadpool(c.lockers.list_customers)]
 
 
 @router.get("/v1/lockers/customers/{customer_id}/history", response_model=list[EventOut])
 async def customer_history(
-    customer_id: str, c: ContainerDep, staff: Staff, limit: int = 100
+    customer_id: str, c: ContainerDep, staff: StaffApi, limit: int = 100
 ) -> list[EventOut]:
     events = await run_in_threadpool(
         lambda: c.lockers.history(customer_id=customer_id, limit=min(limit, 1000))
@@ -157,7 +163,7 @@ async def customer_history(
 
 
 @router.post("/v1/lockers/customers/{customer_id}/revoke", response_model=CustomerOut)
-async def revoke(customer_id: str, c: ContainerDep, staff: Staff) -> CustomerOut:
+async def revoke(customer_id: str, c: ContainerDep, staff: StaffApi) -> CustomerOut:
     """Erase the customer's face data and revoke their keys (the assignments stay)."""
     return CustomerOut.of(
         await run_in_threadpool(lambda: c.lockers.revoke_face(customer_id, actor=staff))
@@ -165,13 +171,13 @@ async def revoke(customer_id: str, c: ContainerDep, staff: Staff) -> CustomerOut
 
 
 @router.get("/v1/lockers/{number}", response_model=LockerOut)
-async def get_locker(number: int, c: ContainerDep, staff: Staff) -> LockerOut:
+async def get_locker(number: int, c: ContainerDep, staff: StaffApi) -> LockerOut:
     return LockerOut.of(await run_in_threadpool(lambda: c.lockers.get_locker(number)))
 
 
 @router.get("/v1/lockers/{number}/history", response_model=list[EventOut])
 async def locker_history(
-    number: int, c: ContainerDep, staff: Staff, limit: int = 100
+    number: int, c: ContainerDep, staff: StaffApi, limit: int = 100
 ) -> list[EventOut]:
     events = await run_in_threadpool(
         lambda: c.lockers.history(locker=number, limit=min(limit, 1000))
@@ -180,24 +186,24 @@ async def locker_history(
 
 
 @router.post("/v1/lockers/{number}/assign", response_model=LockerOut)
-async def assign(number: int, body: AssignIn, c: ContainerDep, staff: Staff) -> LockerOut:
+async def assign(number: int, body: AssignIn, c: ContainerDep, staff: StaffApi) -> LockerOut:
     return LockerOut.of(
         await run_in_threadpool(lambda: c.lockers.assign(number, body.customer_id, actor=staff))
     )
 
 
 @router.post("/v1/lockers/{number}/release", response_model=LockerOut)
-async def release(number: int, c: ContainerDep, staff: Staff) -> LockerOut:
+async def release(number: int, c: ContainerDep, staff: StaffApi) -> LockerOut:
     return LockerOut.of(await run_in_threadpool(lambda: c.lockers.release(number, actor=staff)))
 
 
 @router.post("/v1/lockers/{number}/block", response_model=LockerOut)
-async def block(number: int, body: BlockIn, c: ContainerDep, staff: Staff) -> LockerOut:
+async def block(number: int, body: BlockIn, c: ContainerDep, staff: StaffApi) -> LockerOut:
     return LockerOut.of(
         await run_in_threadpool(lambda: c.lockers.block(number, body.reason, actor=staff))
     )
 
 
 @router.post("/v1/lockers/{number}/unblock", response_model=LockerOut)
-async def unblock(number: int, c: ContainerDep, staff: Staff) -> LockerOut:
+async def unblock(number: int, c: ContainerDep, staff: StaffApi) -> LockerOut:
     return LockerOut.of(await run_in_threadpool(lambda: c.lockers.unblock(number, actor=staff)))

@@ -7,31 +7,41 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from facegate.core.auth.principal import SCOPE_ADMIN, SCOPE_KIOSK, Principal
 from facegate.core.domain import ImageArray
-from facegate.core.errors import FaceGateError
-from facegate.core.http import read_upload
+from facegate.core.errors import FaceGateError, PermissionDeniedError
+from facegate.core.http import authenticate, presented_key, read_upload, require_scope
 from facegate.core.vision.images import ImageLimits, decode_labeled
 
 MAX_FRAMES = 300
 
 
 def require_staff(request: Request) -> str:
-    """The logged-in admin's username; POSTs must carry the CSRF token header."""
-    from facegate.core.web.deps import check_csrf, require_admin, web_context
+    """Pages: the logged-in admin's username (a redirect to /login without a session)."""
+    from facegate.core.web.deps import require_admin, web_context
 
-    ctx = web_context(request)
-    user = require_admin(ctx)
+    return require_admin(web_context(request)).username
+
+
+async def require_staff_api(request: Request) -> str:
+    """/v1: an ``admin`` key's name, or a logged-in web admin whose POSTs carry the CSRF header."""
+    from facegate.core.web.deps import check_csrf, web_context
+
+    if presented_key(request.headers, {})[0] is not None:
+        return (await authenticate(request, SCOPE_ADMIN)).name
+    ctx = await run_in_threadpool(web_context, request)
+    if ctx.user is None:  # neither a key nor a web session: the usual (audited) 401
+        return (await authenticate(request, SCOPE_ADMIN)).name
+    if not ctx.user.is_admin:
+        raise PermissionDeniedError("administrators only")
     if request.method not in ("GET", "HEAD"):
         check_csrf(ctx, None)
-    return user.username
+    return ctx.user.username
 
 
 Staff = Annotated[str, Depends(require_staff)]
-
-
-def kiosk_actor(request: Request) -> str:
-    host = request.client.host if request.client else "unknown"
-    return f"kiosk:{host}"[:200]
+StaffApi = Annotated[str, Depends(require_staff_api)]
+Kiosk = Annotated[Principal, require_scope(SCOPE_KIOSK)]
 
 
 async def read_frames(c: Any, frames: list[UploadFile]) -> list[ImageArray]:

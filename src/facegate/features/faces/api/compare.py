@@ -3,10 +3,11 @@ from __future__ import annotations
 from fastapi import APIRouter, File, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from facegate.core.http import ContainerDep, read_upload
+from facegate.core.auth.principal import SCOPE_RECOGNIZE
+from facegate.core.http import ContainerDep, read_upload, require_scope
 from facegate.features.faces.schemas import CompareOut, FaceOut, ImageFaceOut
 
-router = APIRouter(prefix="/v1", tags=["compare"])
+router = APIRouter(prefix="/v1", tags=["compare"], dependencies=[require_scope(SCOPE_RECOGNIZE)])
 
 
 @router.post("/compare", response_model=CompareOut)

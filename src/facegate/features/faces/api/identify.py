@@ -2,38 +2,44 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from facegate.core.http import ContainerDep, read_upload
+from facegate.core.auth.principal import SCOPE_RECOGNIZE, Principal
+from facegate.core.http import ContainerDep, read_upload, require_scope
 from facegate.features.faces.schemas import IdentifiedFaceOut, IdentifyOut, VerifyOut
 
 router = APIRouter(prefix="/v1", tags=["identify"])
-ACTOR = "api"
+Recognizer = Annotated[Principal, require_scope(SCOPE_RECOGNIZE)]
 
 
 @router.post("/verify", response_model=VerifyOut)
 async def verify(
     container: ContainerDep,
+    caller: Recognizer,
     external_id: str = Form(..., min_length=1, max_length=200),
     image: UploadFile = File(...),
 ) -> VerifyOut:
-    """Is the largest face of the image the claimed person? 404 if the person is unknown."""
+    """Is the largest face of the image the claimed person (1:1 threshold)? 404 if unknown."""
     data = await read_upload(image, container.settings.max_upload_bytes)
     label = image.filename or "image"
     result = await run_in_threadpool(  # the first call builds the service (loads the models)
-        lambda: container.identification.verify_bytes(external_id, data, label, ACTOR)
+        lambda: container.identification.verify_bytes(external_id, data, label, caller.name)
     )
     return VerifyOut.of(result)
 
 
 @router.post("/identify", response_model=IdentifyOut)
-async def identify(container: ContainerDep, image: UploadFile = File(...)) -> IdentifyOut:
+async def identify(
+    container: ContainerDep, caller: Recognizer, image: UploadFile = File(...)
+) -> IdentifyOut:
     """Every face: the best enrolled person, or unknown below the threshold, + top candidates."""
     data = await read_upload(image, container.settings.max_upload_bytes)
     label = image.filename or "image"
     results = await run_in_threadpool(
-        lambda: container.identification.identify_bytes(data, label, ACTOR)
+        lambda: container.identification.identify_bytes(data, label, caller.name)
     )
     return IdentifyOut(
         threshold=container.identification.threshold,

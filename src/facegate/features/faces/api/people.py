@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from facegate.core.http import ContainerDep, read_upload
+from facegate.core.auth.principal import SCOPE_PEOPLE_READ, SCOPE_PEOPLE_WRITE, Principal
+from facegate.core.http import ContainerDep, read_upload, require_scope
 from facegate.core.people.enrollment import EnrollMode
 from facegate.features.faces.schemas import EnrollmentOut, PeopleOut, PersonOut
 
 router = APIRouter(prefix="/v1/people", tags=["people"])
-ACTOR = "api"
+Reader = Annotated[Principal, require_scope(SCOPE_PEOPLE_READ)]
+Writer = Annotated[Principal, require_scope(SCOPE_PEOPLE_WRITE)]
 
 
 async def _files(container: ContainerDep, images: list[UploadFile]) -> list[tuple[str, bytes]]:
@@ -21,6 +25,7 @@ async def _files(container: ContainerDep, images: list[UploadFile]) -> list[tupl
 @router.post("", response_model=EnrollmentOut, status_code=201)
 async def create_person(
     container: ContainerDep,
+    caller: Writer,
     external_id: str = Form(..., min_length=1, max_length=200, description="Username, customer id, …"),
     display_name: str | None = Form(None, max_length=200),
     images: list[UploadFile] = File(default=[], description="Images with exactly one face each"),
@@ -29,7 +34,7 @@ async def create_person(
     files = await _files(container, images)
     result = await run_in_threadpool(  # the first call builds the service (loads the models)
         lambda: container.enrollment.enroll_bytes(
-            external_id, files, display_name, mode=EnrollMode.CREATE, source="upload", actor=ACTOR
+            external_id, files, display_name, mode=EnrollMode.CREATE, source="upload", actor=caller.name
         )
     )
     return EnrollmentOut.of(result)
@@ -38,6 +43,7 @@ async def create_person(
 @router.get("", response_model=PeopleOut)
 async def list_people(
     container: ContainerDep,
+    caller: Reader,
     limit: int = Query(100, ge=1, le=10_000),
     offset: int = Query(0, ge=0),
 ) -> PeopleOut:
@@ -52,15 +58,16 @@ async def show_person(container: ContainerDep, external_id: str) -> PersonOut:
 
 
 @router.delete("/{external_id}", response_model=PersonOut)
-async def remove_person(container: ContainerDep, external_id: str) -> PersonOut:
+async def remove_person(container: ContainerDep, caller: Writer, external_id: str) -> PersonOut:
     """Erase the person with every template (right to erasure); 404 if unknown."""
-    info = await run_in_threadpool(lambda: container.enrollment.remove_person(external_id, ACTOR))
+    info = await run_in_threadpool(lambda: container.enrollment.remove_person(external_id, caller.name))
     return PersonOut.of(info)
 
 
 @router.post("/{external_id}/faces", response_model=EnrollmentOut)
 async def add_faces(
     container: ContainerDep,
+    caller: Writer,
     external_id: str,
     images: list[UploadFile] = File(..., description="Images with exactly one face each"),
 ) -> EnrollmentOut:
@@ -68,7 +75,7 @@ async def add_faces(
     files = await _files(container, images)
     result = await run_in_threadpool(
         lambda: container.enrollment.enroll_bytes(
-            external_id, files, None, mode=EnrollMode.ADD, source="upload", actor=ACTOR
+            external_id, files, None, mode=EnrollMode.ADD, source="upload", actor=caller.name
         )
     )
     return EnrollmentOut.of(result)

@@ -68,6 +68,10 @@ function csrfHeader() {
   return meta ? { "X-CSRF-Token": meta.content } : {};
 }
 
+// The kiosk's key is in an HttpOnly cookie (set at /kiosk/lockers/setup); the server accepts that
+// cookie only with this header, which a form on another site cannot send.
+const KIOSK = { "X-FaceGate-Kiosk": "1" };
+
 function framesForm(captured) {
   const form = new FormData();
   captured.frames.forEach((blob, i) => form.append("frames", blob, `frame${i}.jpg`));
@@ -86,7 +90,7 @@ async function runAccess(video) {
   const canvas = document.createElement("canvas");
   const keep = [];  // {blob, t} of every KEEP_EVERY-th frame, for identification
   try {
-    const ch = await fetch("/v1/lockers/access/challenge", { method: "POST" });
+    const ch = await fetch("/v1/lockers/access/challenge", { method: "POST", headers: KIOSK });
     if (!ch.ok) throw new Error(await errorText(ch));
     const challenge = await ch.json();
     const steps = challenge.steps.map((s) => STEP_TEXT[s] || s);
@@ -107,7 +111,7 @@ async function runAccess(video) {
           batch.forEach((f, i) => form.append("frames", f.blob, `frame${i}.jpg`));
           form.append("timestamps_ms", batch.map((f) => f.t).join(","));
           const url = `/v1/lockers/access/challenge/${encodeURIComponent(challenge.id)}/frames`;
-          const r = await fetch(url, { method: "POST", body: form });
+          const r = await fetch(url, { method: "POST", body: form, headers: KIOSK });
           if (!r.ok) { failure = new Error(await errorText(r)); return; }
           state = await r.json();
           $("instructions").textContent =
@@ -141,7 +145,7 @@ async function runAccess(video) {
     const form = new FormData();
     keep.slice(-MAX_ID_FRAMES).forEach((f, i) => form.append("frames", f.blob, `id${i}.jpg`));
     form.append("challenge_id", challenge.id);
-    const r = await fetch("/v1/lockers/access", { method: "POST", body: form });
+    const r = await fetch("/v1/lockers/access", { method: "POST", body: form, headers: KIOSK });
     if (!r.ok) throw new Error(await errorText(r));
     const result = await r.json();
     $("granted").textContent = `Welcome, customer ${result.customer_id}: locker ${result.locker}.`;
@@ -164,7 +168,7 @@ async function openLocker(event) {
   const key = $("open-key").value;
   const r = await fetch(`/v1/lockers/${encodeURIComponent(locker)}/open`, {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: { "Content-Type": "application/json", ...KIOSK },
     body: JSON.stringify({ key }),
   });
   $("open-key").value = "";
