@@ -52,7 +52,7 @@ async def list_people(
 
 
 @router.get("/{external_id}", response_model=PersonOut)
-async def show_person(container: ContainerDep, external_id: str) -> PersonOut:
+async def show_person(container: ContainerDep, caller: Reader, external_id: str) -> PersonOut:
     person = await run_in_threadpool(lambda: container.enrollment.show_person(external_id))
     return PersonOut.of(person, with_templates=True)
 
