@@ -68,3 +68,8 @@ def client(settings) -> Iterator[object]:  # type: ignore[no-untyped-def]
 
     with TestClient(create_app(settings)) as c:
         yield c
+
+
+# tests/compat drive a live server with the real CompreFace/DeepStack client packages, which live in
+# their own virtual environments: tests/integration/test_compat_clients.py runs them there.
+collect_ignore = ["compat"]
