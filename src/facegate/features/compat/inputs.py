@@ -78,14 +78,14 @@ def q_plugins(request: Request) -> frozenset[str]:
 
 
 def decode_base64(value: str) -> bytes:
-    text = _DATA_URL.sub("", value.strip())
+    """Standard or URL-safe base64, padded or not, with line breaks or a ``data:`` prefix."""
+    text = re.sub(r"\s+", "", _DATA_URL.sub("", value.strip()))
+    text = text.replace("-", "+").replace("_", "/")
+    text += "=" * (-len(text) % 4)
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        try:
-            return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        except (binascii.Error, ValueError):
-            raise BadInput("base64", "Provided value is not Base64") from None
+        raise BadInput("base64", "Provided value is not Base64") from None
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:

@@ -35,7 +35,7 @@ class Calibration:
 
 
 # benchmarks/compat_calibration.py --model sface (folds 1-9 → fold 10); docs/compat.md.
-SFACE = Calibration(slope=30.0, intercept=-10.0)
+SFACE = Calibration(slope=32.4359, intercept=-10.2928)
 FITTED: dict[str, Calibration] = {"sface": SFACE, "sface-opencv": SFACE, "sface-int8": SFACE}
 SFACE_IDENTIFY_THRESHOLD = 0.48
 
