@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 
 import pytest
 from hypothesis import given
@@ -81,14 +82,13 @@ def test_bad_base64_is_refused(text: str) -> None:
 
 @given(st.text(max_size=50))
 def test_base64_parser_never_crashes(text: str) -> None:
-    try:
+    with contextlib.suppress(q.BadInput):
         q.decode_base64(text)
-    except q.BadInput:
-        pass
 
 
 def test_uuid_keys() -> None:
     assert is_uuid("3f0e8c4e-5d7a-4b1e-9a55-2c6f7d8e9a01")
     assert is_uuid("3F0E8C4E-5D7A-4B1E-9A55-2C6F7D8E9A01")
-    for bad in ("", "not-a-uuid", "3f0e8c4e5d7a4b1e9a552c6f7d8e9a01", "{3f0e8c4e-5d7a-4b1e-9a55-2c6f7d8e9a01}"):
+    for bad in ("", "not-a-uuid", "3f0e8c4e5d7a4b1e9a552c6f7d8e9a01",
+                "{3f0e8c4e-5d7a-4b1e-9a55-2c6f7d8e9a01}"):
         assert not is_uuid(bad)

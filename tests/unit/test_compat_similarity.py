@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,7 @@ def test_similarity_is_a_probability_rising_with_the_cosine() -> None:
     cos = np.linspace(-1, 1, 401)
     sims = [SFACE.similarity(float(c)) for c in cos]
     assert all(0.0 <= s < 1.0 for s in sims)
-    assert all(b >= a for a, b in zip(sims, sims[1:], strict=False))
+    assert all(b >= a for a, b in itertools.pairwise(sims))
     assert SFACE.similarity(1.0) < 1.0  # never exactly 1: min_confidence=1 refuses everyone
 
 
