@@ -18,6 +18,7 @@ from facegate.core.auth.principal import SCOPE_PEOPLE_READ, Principal
 from facegate.core.store.audit import AuditQuery
 from tests.integration.compat_support import COMPAT_SCOPES, StaticKeys
 from tests.integration.store_helpers import store_container
+from tests.store_backends import backend_url  # noqa: F401 - fixture
 
 REC = "/api/v1/recognition"
 KEY = str(uuid.uuid4())
@@ -47,10 +48,11 @@ class TwoGroups:
 
 
 @pytest.fixture
-def app(shared_container: Any, tmp_path: Path) -> Iterator[tuple[TestClient, Any]]:
+def app(shared_container: Any, tmp_path: Path, backend_url: str) -> Iterator[tuple[TestClient, Any]]:
+    """An app on each database backend (SQLite, PostgreSQL + pgvector search)."""
     from facegate.app.http import create_app
 
-    c = store_container(shared_container, None, tmp_path / "data")
+    c = store_container(shared_container, backend_url, tmp_path / "data")
     c.credentials = StaticKeys({
         KEY: Principal("key:a", "api_key", COMPAT_SCOPES, frozenset({"a"})),
         READER: Principal("key:reader", "api_key", frozenset({SCOPE_PEOPLE_READ}), frozenset({"a"})),

@@ -72,6 +72,9 @@ class Recognized:
     timing: Timing = Timing()
 
 
+WIDE_SEARCH = 1000
+
+
 def person_groups(container: Any) -> PersonGroups:
     return getattr(container, "person_groups", None) or EveryPerson()
 
@@ -153,7 +156,9 @@ class CompatVision:
         ident = self.c.identification
         if visible is None:
             return list(ident.identify_vectors(vectors, k))
-        wide = ident.identify_vectors(vectors, max(k, 10_000))
+        # filtered after a wide search (pgvector's HNSW returns at most 1000 rows): a visible person
+        # outside the gallery's top 1000 is 1000 people away from a match anyway
+        wide = ident.identify_vectors(vectors, max(k, WIDE_SEARCH))
         return [[h for h in row if h.person_id in visible][:k] for row in wide]
 
     def _audit_identify(
