@@ -48,7 +48,9 @@ class TwoGroups:
 
 
 @pytest.fixture
-def app(shared_container: Any, tmp_path: Path, backend_url: str) -> Iterator[tuple[TestClient, Any]]:
+def app(  # noqa: F811
+    shared_container: Any, tmp_path: Path, backend_url: str
+) -> Iterator[tuple[TestClient, Any]]:
     """An app on each database backend (SQLite, PostgreSQL + pgvector search)."""
     from facegate.app.http import create_app
 
