@@ -48,8 +48,8 @@ class TwoGroups:
 
 
 @pytest.fixture
-def app(  # noqa: F811
-    shared_container: Any, tmp_path: Path, backend_url: str
+def app(
+    shared_container: Any, tmp_path: Path, backend_url: str  # noqa: F811
 ) -> Iterator[tuple[TestClient, Any]]:
     """An app on each database backend (SQLite, PostgreSQL + pgvector search)."""
     from facegate.app.http import create_app
