@@ -189,3 +189,26 @@ def test_quality_gate_and_bad_images_are_compreface_errors(app: Any, faces_dir: 
     r = client.post(f"{REC}/recognize", headers={**h, "content-type": "application/json"}, content=b"{")
     assert r.status_code == 400 and isinstance(r.json()["code"], int)
     assert client.get(f"{REC}/subjects", headers=h).json() == {"subjects": []}  # nothing half-written
+
+
+def test_oversized_uploads_are_refused_in_each_envelope(shared_container: Any, tmp_path: Path,
+                                                        faces_dir: Path) -> None:
+    from facegate.app.bootstrap import Container
+    from facegate.app.http import create_app
+    from facegate.core.settings import Settings
+
+    c = Container(Settings(data_dir=tmp_path / "small", max_upload_bytes=20_000))
+    c.__dict__["pipeline"] = shared_container.pipeline
+    c.credentials = StaticKeys({KEY: Principal("key:a", "api_key", COMPAT_SCOPES, None)})
+    big = (faces_dir / "scenes/obama_and_biden.jpg").read_bytes()
+    assert len(big) > 20_000 * 9
+    with TestClient(create_app(container=c)) as client:
+        r = client.post(f"{REC}/recognize", headers={"x-api-key": KEY}, files={"file": ("x", big[:30_000])})
+        assert r.status_code == 413 and r.json()["code"] == 21
+        r = client.post(f"{REC}/recognize", headers={"x-api-key": KEY}, files={"file": ("x", big)})
+        assert r.status_code == 413 and r.json()["code"] == 21  # whole form refused before parsing
+        r = client.post("/v1/vision/face/recognize", data={"api_key": KEY}, files={"image": ("x", big)})
+        assert r.status_code == 413 and r.json()["success"] is False
+        many = [(f"image{i}", ("x", b"GIF89a")) for i in range(9)]
+        r = client.post("/v1/vision/face/register", data={"api_key": KEY, "userid": "u"}, files=many)
+        assert r.status_code == 413 and r.json()["success"] is False

@@ -92,3 +92,28 @@ def test_uuid_keys() -> None:
     for bad in ("", "not-a-uuid", "3f0e8c4e5d7a4b1e9a552c6f7d8e9a01",
                 "{3f0e8c4e-5d7a-4b1e-9a55-2c6f7d8e9a01}"):
         assert not is_uuid(bad)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(None, 0.67), ("", 0.67), ("0.45", 0.45), ("1", 1.0),
+                                               ("0", 0.0), ("undefined", 0.67)])
+def test_deepstack_min_confidence(raw: str | None, expected: float) -> None:
+    from starlette.datastructures import FormData
+
+    from facegate.features.compat.deepstack import _min_confidence
+
+    form = FormData([] if raw is None else [("min_confidence", raw)])
+    assert _min_confidence(form, 0.67) == expected
+
+
+@given(st.text(max_size=20))
+def test_deepstack_min_confidence_parser(raw: str) -> None:
+    from starlette.datastructures import FormData
+
+    from facegate.features.compat.deepstack import _min_confidence
+
+    try:
+        value = _min_confidence(FormData([("min_confidence", raw)]), 0.5)
+    except q.BadInput as exc:
+        assert "min_confidence" in exc.message
+        return
+    assert 0.0 <= value <= 1.0

@@ -77,7 +77,7 @@ def _routes(container: Any) -> APIRouter:
     gallery = CompatGallery(container)
 
     async def authorised(request: Request, scope: str) -> tuple[Caller, FormData]:
-        form = await q.read_form(request)
+        form = await q.read_form(request, int(container.settings.max_upload_bytes))
         client = request.client.host if request.client else ""
         raw = form.get("api_key")
         principal = gate.check(raw if isinstance(raw, str) else None, client, scope, "deepstack",

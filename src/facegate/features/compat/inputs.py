@@ -120,7 +120,7 @@ async def image_parts(request: Request, names: tuple[str, ...], max_bytes: int) 
                 raise BadInput("too_large", f"{name}: file is larger than {max_bytes} bytes")
             out[name] = data
         return out
-    form = await read_form(request)
+    form = await read_form(request, max_bytes)
     for name in names:
         part = form.get(name)
         if not isinstance(part, UploadFile):
@@ -137,10 +137,17 @@ async def read_part(part: UploadFile, max_bytes: int) -> bytes:
     return data
 
 
-async def read_form(request: Request) -> FormData:
+MAX_FORM_FILES = 8  # a form may carry this many images of the upload limit (DeepStack register)
+
+
+async def read_form(request: Request, max_bytes: int) -> FormData:
+    """The form, refused before parsing when its declared size passes ``MAX_FORM_FILES`` images."""
     ctype = request.headers.get("content-type", "").lower()
     if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         return FormData()
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes * MAX_FORM_FILES + 65536:
+        raise BadInput("too_large", f"request body is larger than {MAX_FORM_FILES} images")
     try:
         return await request.form()
     except Exception as exc:
@@ -149,8 +156,7 @@ async def read_form(request: Request) -> FormData:
 
 async def form_images(form: FormData, max_bytes: int) -> list[tuple[str, bytes]]:
     """DeepStack images: every file field of the form, in order (``image``, ``image1``, ...)."""
-    out = []
-    for key, value in form.multi_items():
-        if isinstance(value, UploadFile):
-            out.append((key, await read_part(value, max_bytes)))
-    return out
+    parts = [(k, v) for k, v in form.multi_items() if isinstance(v, UploadFile)]
+    if len(parts) > MAX_FORM_FILES:
+        raise BadInput("too_large", f"at most {MAX_FORM_FILES} images per request")
+    return [(key, await read_part(value, max_bytes)) for key, value in parts]
