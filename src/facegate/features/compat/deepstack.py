@@ -27,11 +27,11 @@ from facegate.core.errors import (
     PermissionDeniedError,
 )
 from facegate.features.compat import inputs as q
-from facegate.features.compat.auth import Gatekeeper, KeyProblem
+from facegate.features.compat.auth import KeyProblem
 from facegate.features.compat.errors import UnknownSubjectError
-from facegate.features.compat.gallery import CompatGallery
 from facegate.features.compat.inputs import BadInput
-from facegate.features.compat.vision import Caller, CompatVision, FoundFace
+from facegate.features.compat.services import CompatServices, services
+from facegate.features.compat.vision import Caller, FoundFace
 
 log = logging.getLogger("facegate.compat")
 DEFAULT_RECOGNIZE_CONFIDENCE = 0.67  # DeepStack's defaults when the field is absent
@@ -42,11 +42,15 @@ def fail(status: int, message: str) -> JSONResponse:
     return JSONResponse({"success": False, "error": message, "duration": 0}, status_code=status)
 
 
+router = APIRouter()
+
+
 def build(container: Any) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.container = container
+    app.state.compat = CompatServices.of(container)
     _install_handlers(app)
-    app.include_router(_routes(container))
+    app.include_router(router)
     return app
 
 
@@ -70,113 +74,109 @@ def _min_confidence(form: FormData, default: float) -> float:
     return value
 
 
-def _routes(container: Any) -> APIRouter:
-    r = APIRouter()
-    gate = Gatekeeper(container)
-    vision = CompatVision(container)
-    gallery = CompatGallery(container)
+async def authorised(request: Request, scope: str) -> tuple[Caller, FormData]:
+    svc = services(request)
+    form = await q.read_form(request, svc.max_bytes)
+    raw = form.get("api_key")
+    return svc.caller(request, raw if isinstance(raw, str) else None, scope, "deepstack"), form
 
-    async def authorised(request: Request, scope: str) -> tuple[Caller, FormData]:
-        form = await q.read_form(request, int(container.settings.max_upload_bytes))
-        client = request.client.host if request.client else ""
-        raw = form.get("api_key")
-        principal = gate.check(raw if isinstance(raw, str) else None, client, scope, "deepstack",
-                               uuid_only=False)
-        return Caller(principal, client, "deepstack"), form
+async def images(request: Request, form: FormData) -> list[tuple[str, bytes]]:
+    found = await q.form_images(form, services(request).max_bytes)
+    if not found:
+        raise BadInput("argument", "No valid image file found")
+    return found
 
-    async def images(form: FormData) -> list[tuple[str, bytes]]:
-        found = await q.form_images(form, int(container.settings.max_upload_bytes))
-        if not found:
-            raise BadInput("argument", "No valid image file found")
-        return found
+@router.post("/face")
+@router.post("/face/", include_in_schema=False)
+async def detect(request: Request) -> dict[str, Any]:
+    svc = services(request)
+    _, form = await authorised(request, SCOPE_RECOGNIZE)
+    threshold = _min_confidence(form, DEFAULT_DETECT_CONFIDENCE)
+    label, data = (await images(request, form))[0]
 
-    @r.post("/face")
-    @r.post("/face/", include_in_schema=False)
-    async def detect(request: Request) -> dict[str, Any]:
-        _, form = await authorised(request, SCOPE_RECOGNIZE)
-        threshold = _min_confidence(form, DEFAULT_DETECT_CONFIDENCE)
-        label, data = (await images(form))[0]
+    def run() -> dict[str, Any]:
+        faces = svc.vision.find(svc.vision.decode(data, label), threshold)
+        preds = [{"confidence": f.probability, **_box(f)} for f in faces]
+        return {"success": True, "predictions": preds, "duration": 0}
 
-        def run() -> dict[str, Any]:
-            faces = vision.find(vision.decode(data, label), threshold)
-            preds = [{"confidence": f.probability, **_box(f)} for f in faces]
-            return {"success": True, "predictions": preds, "duration": 0}
+    return await run_in_threadpool(run)
 
-        return await run_in_threadpool(run)
+@router.post("/face/recognize")
+async def recognize(request: Request) -> dict[str, Any]:
+    svc = services(request)
+    who, form = await authorised(request, SCOPE_RECOGNIZE)
+    threshold = _min_confidence(form, DEFAULT_RECOGNIZE_CONFIDENCE)
+    label, data = (await images(request, form))[0]
 
-    @r.post("/face/recognize")
-    async def recognize(request: Request) -> dict[str, Any]:
-        who, form = await authorised(request, SCOPE_RECOGNIZE)
-        threshold = _min_confidence(form, DEFAULT_RECOGNIZE_CONFIDENCE)
-        label, data = (await images(form))[0]
+    def run() -> dict[str, Any]:
+        res = svc.vision.recognize(who, svc.vision.decode(data, label), 0.0, 0, 1, threshold)
+        preds = []
+        for f, matches in res.faces:
+            if matches:
+                preds.append({"confidence": matches[0].similarity, "userid": matches[0].subject,
+                              **_box(f)})
+            else:
+                preds.append({"confidence": 0, "userid": "unknown", **_box(f)})
+        return {"success": True, "predictions": preds, "duration": 0}
 
-        def run() -> dict[str, Any]:
-            res = vision.recognize(who, vision.decode(data, label), 0.0, 0, 1, threshold)
-            preds = []
-            for f, matches in res.faces:
-                if matches:
-                    preds.append({"confidence": matches[0].similarity, "userid": matches[0].subject,
-                                  **_box(f)})
-                else:
-                    preds.append({"confidence": 0, "userid": "unknown", **_box(f)})
-            return {"success": True, "predictions": preds, "duration": 0}
+    return await run_in_threadpool(run)
 
-        return await run_in_threadpool(run)
+@router.post("/face/register")
+async def register(request: Request) -> dict[str, Any]:
+    svc = services(request)
+    who, form = await authorised(request, SCOPE_PEOPLE_WRITE)
+    userid = form.get("userid")
+    if not isinstance(userid, str) or not userid.strip():
+        raise BadInput("argument", "userid not specified")
+    files = await images(request, form)
 
-    @r.post("/face/register")
-    async def register(request: Request) -> dict[str, Any]:
-        who, form = await authorised(request, SCOPE_PEOPLE_WRITE)
-        userid = form.get("userid")
-        if not isinstance(userid, str) or not userid.strip():
-            raise BadInput("argument", "userid not specified")
-        files = await images(form)
+    def run() -> dict[str, Any]:
+        decoded = [(label, svc.vision.decode(data, label), data) for label, data in files]
+        created = svc.gallery.register(who, userid, decoded)
+        return {"success": True, "message": "face added" if created else "face updated",
+                "duration": 0}
 
-        def run() -> dict[str, Any]:
-            decoded = [(label, vision.decode(data, label), data) for label, data in files]
-            created = gallery.register(who, userid, decoded)
-            return {"success": True, "message": "face added" if created else "face updated",
-                    "duration": 0}
+    return await run_in_threadpool(run)
 
-        return await run_in_threadpool(run)
+@router.post("/face/list")
+async def list_faces(request: Request) -> dict[str, Any]:
+    svc = services(request)
+    who, _ = await authorised(request, SCOPE_PEOPLE_READ)
+    return {"success": True, "faces": await run_in_threadpool(svc.gallery.subjects, who), "duration": 0}
 
-    @r.post("/face/list")
-    async def list_faces(request: Request) -> dict[str, Any]:
-        who, _ = await authorised(request, SCOPE_PEOPLE_READ)
-        return {"success": True, "faces": await run_in_threadpool(gallery.subjects, who), "duration": 0}
+@router.post("/face/delete")
+async def delete(request: Request) -> dict[str, Any]:
+    svc = services(request)
+    who, form = await authorised(request, SCOPE_PEOPLE_WRITE)
+    userid = form.get("userid")
+    if not isinstance(userid, str) or not userid.strip():
+        raise BadInput("argument", "userid not specified")
 
-    @r.post("/face/delete")
-    async def delete(request: Request) -> dict[str, Any]:
-        who, form = await authorised(request, SCOPE_PEOPLE_WRITE)
-        userid = form.get("userid")
-        if not isinstance(userid, str) or not userid.strip():
-            raise BadInput("argument", "userid not specified")
+    def run() -> None:
+        with contextlib.suppress(UnknownSubjectError):  # DeepStack: success for unknown users
+            svc.gallery.delete_subject(who, userid)
 
-        def run() -> None:
-            with contextlib.suppress(UnknownSubjectError):  # DeepStack: success for unknown users
-                gallery.delete_subject(who, userid)
+    await run_in_threadpool(run)
+    return {"success": True, "duration": 0}
 
-        await run_in_threadpool(run)
-        return {"success": True, "duration": 0}
+@router.post("/face/match")
+async def match(request: Request) -> dict[str, Any]:
+    svc = services(request)
+    who, form = await authorised(request, SCOPE_RECOGNIZE)
+    files = await images(request, form)
+    if len(files) < 2:
+        raise BadInput("argument", "expected two image files, only one found")
+    if len(files) > 2:
+        raise BadInput("argument", "only two images allowed")
 
-    @r.post("/face/match")
-    async def match(request: Request) -> dict[str, Any]:
-        who, form = await authorised(request, SCOPE_RECOGNIZE)
-        files = await images(form)
-        if len(files) < 2:
-            raise BadInput("argument", "expected two image files, only one found")
-        if len(files) > 2:
-            raise BadInput("argument", "only two images allowed")
+    def run() -> dict[str, Any]:
+        a, b = (svc.vision.one_face(svc.vision.decode(d, lbl), strict=False) for lbl, d in files)
+        assert b.face.embedding is not None
+        sim, cos = svc.vision.similarity(a.face, b.face.embedding.vector)
+        svc.vision.audit_verify(who, None, cos, "match")
+        return {"success": True, "similarity": sim, "duration": 0}
 
-        def run() -> dict[str, Any]:
-            a, b = (vision.one_face(vision.decode(d, lbl), strict=False) for lbl, d in files)
-            assert b.face.embedding is not None
-            sim, cos = vision.similarity(a.face, b.face.embedding.vector)
-            vision.audit_verify(who, None, cos, "match")
-            return {"success": True, "similarity": sim, "duration": 0}
-
-        return await run_in_threadpool(run)
-
-    return r
+    return await run_in_threadpool(run)
 
 
 def _install_handlers(app: FastAPI) -> None:
