@@ -212,3 +212,19 @@ def test_oversized_uploads_are_refused_in_each_envelope(shared_container: Any, t
         many = [(f"image{i}", ("x", b"GIF89a")) for i in range(9)]
         r = client.post("/v1/vision/face/register", data={"api_key": KEY, "userid": "u"}, files=many)
         assert r.status_code == 413 and r.json()["success"] is False
+
+
+def test_people_enrolled_through_v1_are_subjects_with_faces(app: Any, faces_dir: Path) -> None:
+    client, c = app
+    c.person_groups = None  # no groups feature: every key sees every person
+    r = client.post("/v1/people", data={"external_id": "ann"},
+                    files={"images": ("a.jpg", (faces_dir / "people/obama/obama.jpg").read_bytes())})
+    assert r.status_code == 201, r.text
+    h = {"x-api-key": KEY}
+    assert client.get(f"{REC}/subjects", headers=h).json() == {"subjects": ["ann"]}
+    first = client.get(f"{REC}/faces", headers=h).json()
+    again = client.get(f"{REC}/faces", headers=h).json()
+    assert first == again and first["total_elements"] == 1 and first["faces"][0]["subject"] == "ann"
+    r = client.post("/v1/vision/face/recognize", data={"api_key": KEY},
+                    files={"image": ("x", (faces_dir / "people/obama/obama2.jpg").read_bytes())})
+    assert r.json()["predictions"][0]["userid"] == "ann"

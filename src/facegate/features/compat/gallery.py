@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from facegate.core.domain import AnalyzedFace, AuditEvent, FloatArray, ImageArray
@@ -55,8 +56,15 @@ class CompatGallery:
         rows = s.scalars(select(Person).order_by(Person.external_id)).all()
         return [p for p in rows if visible is None or p.id in visible]
 
-    def _ensure_ids(self, s: Session) -> None:
+    def _backfill_ids(self) -> None:
         """Give every sample template of the current model an image_id (enrolled elsewhere too)."""
+        try:
+            with self.c.database.session(write=True) as s:
+                self._ensure_ids(s)
+        except IntegrityError:
+            pass  # a concurrent request gave them their ids
+
+    def _ensure_ids(self, s: Session) -> None:
         missing = s.execute(
             select(FaceTemplate.id, FaceTemplate.person_id)
             .outerjoin(CompatFace, CompatFace.template_id == FaceTemplate.id)
@@ -214,8 +222,8 @@ class CompatGallery:
         self, caller: Caller, subject: str | None, page: int, size: int
     ) -> tuple[list[tuple[str, str]], int]:
         """One page of (image_id, subject), oldest first, and the total count."""
-        with self.c.database.session(write=True) as s:
-            self._ensure_ids(s)
+        self._backfill_ids()
+        with self.c.database.session() as s:
             rows = self._face_rows(s, caller, subject)
         total = len(rows)
         return [(r[0], r[2]) for r in rows[page * size:(page + 1) * size]], total
@@ -239,8 +247,8 @@ class CompatGallery:
 
     def delete_faces(self, caller: Caller, subject: str | None) -> int:
         """Delete every face of ``subject`` (every visible face when None); subjects stay."""
+        self._backfill_ids()
         with self.c.database.session(write=True) as s:
-            self._ensure_ids(s)
             rows = self._face_rows(s, caller, subject)
             self._delete_rows(s, rows)
         if rows:
