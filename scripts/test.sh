@@ -3,6 +3,10 @@
 #   - Python extras: test (pytest, hypothesis, ruff, mypy), postgres (pgserver: a real PostgreSQL
 #     with pgvector), browser (Playwright for Python), train (PyTorch 2.13.0, CPU), dlib and
 #     arcface (the optional model packs, so their tests run), openvino (the faster runtime);
+#   - the client environments of the CompreFace/DeepStack compatibility tests (tests/compat, run by
+#     tests/integration/test_compat_clients.py): .venv-compat (compreface-sdk 0.6.0, which needs
+#     urllib3<2, and deepstack-python 0.8, Home Assistant's pin) and .venv-compat9 (deepstack-python
+#     0.9); the deepstack clients import PIL without declaring it;
 #   - Debian packages: chromium and ffmpeg for the browser tests, xvfb and xdotool for the stream
 #     client's window test (installed when missing and root).
 # Real data is read from FACEGATE_TEST_DATA (default: ../shared/data next to the repo).
@@ -27,6 +31,17 @@ fi
 # the speed benchmark's anchor; --no-deps: its metadata asks for "dlib", a source build (dlib-bin
 # above provides the module)
 .venv/bin/python -m pip install --quiet --no-deps face_recognition==1.3.0
+
+# the real CompreFace/DeepStack clients, each in its own environment (nothing of FaceGate in them)
+CLIENT_TOOLS="pillow==13.0.0 pytest==9.2.0 httpx==0.28.1"
+[ -x .venv-compat/bin/python ] || "$PY" -m venv .venv-compat
+# shellcheck disable=SC2086
+.venv-compat/bin/python -m pip install --quiet --disable-pip-version-check \
+  "compreface-sdk==0.6.0" "urllib3<2" "deepstack-python==0.8" $CLIENT_TOOLS
+[ -x .venv-compat9/bin/python ] || "$PY" -m venv .venv-compat9
+# shellcheck disable=SC2086
+.venv-compat9/bin/python -m pip install --quiet --disable-pip-version-check \
+  "deepstack-python==0.9" $CLIENT_TOOLS
 
 .venv/bin/python -m ruff check src tests benchmarks
 .venv/bin/python -m mypy

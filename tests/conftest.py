@@ -71,3 +71,8 @@ def client(settings) -> Iterator[object]:  # type: ignore[no-untyped-def]
     container = Container(settings)
     with TestClient(create_app(container=container), headers=admin_headers(container)) as c:
         yield c
+
+
+# tests/compat drive a live server with the real CompreFace/DeepStack client packages, which live in
+# their own virtual environments: tests/integration/test_compat_clients.py runs them there.
+collect_ignore = ["compat"]

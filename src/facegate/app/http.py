@@ -15,6 +15,7 @@ from facegate.app.errors import install_error_handlers
 from facegate.app.web import install_web
 from facegate.core.http import ClientAddressMiddleware
 from facegate.core.settings import Settings, load_settings
+from facegate.features import compat
 from facegate.features.access import api as access_api
 from facegate.features.admin import api as admin_api
 from facegate.features.faces.api import compare, identify, people
@@ -60,5 +61,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         lockers_api.router, lockers_pages.router, liveness_api.router, admin_api.router,
     ):
         app.include_router(router)
+    compat.install(app, container)  # CompreFace /api/v1, DeepStack /v1/vision
     install_web(app)
     return app

@@ -150,6 +150,10 @@ HTTP_STATUS: dict[str, int] = {
     "locker_unavailable": 409,
     "speed_data": 400,
     "anchor_unavailable": 400,
+    "multiple_faces": 422,
+    "unknown_subject": 404,
+    "unknown_image": 404,
+    "subject_exists": 409,
     "actuator_error": 502,  # the lock controller failed: a gateway error, not the caller's
 }
 

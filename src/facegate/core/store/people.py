@@ -439,6 +439,36 @@ def delete_samples(s: Session, person_id: int, model: str, source: str) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def refresh_mean(
+    s: Session,
+    cipher: TemplateCipher,
+    person: Person,
+    model: str,
+    model_version: str,
+    search_vectors: bool,
+) -> FaceTemplate | None:
+    """Recompute the person's mean template after samples were deleted; bump the revision.
+
+    With no sample of ``model`` left the mean (and its search vector) goes: the person stays,
+    without a template of that model, and is no longer found by 1:N search.
+    """
+    if sample_vectors(s, cipher, person.id, model).shape[0] == 0:
+        row = _mean_row(s, person.id, model)
+        if row is not None:
+            if search_vectors:
+                s.execute(
+                    delete(TemplateSearchVector).where(TemplateSearchVector.template_id == row.id)
+                )
+            s.delete(row)
+        bump_revision(s, model)
+        s.flush()
+        return None
+    mean_row = _update_mean(s, cipher, person, model, model_version, search_vectors)
+    bump_revision(s, model)
+    s.flush()
+    return mean_row
+
+
 # stored face images and key rotation have their own modules; their names stay reachable here
 __all__ = [
     "FACE_IMAGE_MEDIA_TYPE",
