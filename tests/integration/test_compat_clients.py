@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +19,10 @@ from typing import Any
 
 import pytest
 
+from facegate.core.auth.principal import CLI_PRINCIPAL
 from facegate.core.store.audit import AuditQuery
 from tests.conftest import REPO
-from tests.integration.compat_support import LiveServer, StaticKeys
+from tests.integration.compat_support import COMPAT_SCOPES, LiveServer
 from tests.integration.store_helpers import store_container
 
 pytestmark = pytest.mark.slow
@@ -44,8 +44,8 @@ def live(shared_container: Any, data_dir: Path, tmp_path_factory: pytest.TempPat
     from facegate.app.http import create_app
 
     c = store_container(shared_container, None, tmp_path_factory.mktemp("compat-live"))
-    key = str(uuid.uuid4())
-    c.credentials = StaticKeys.for_tests(key)  # the test-only key store
+    # a real UUID-shaped API key, as `facegate apikeys create compat --uuid --scopes ...` makes it
+    _, key = c.credentials.create("compat-clients", COMPAT_SCOPES, CLI_PRINCIPAL, uuid_shaped=True)
     with LiveServer(create_app(container=c)) as url:
         yield url, key, c
 

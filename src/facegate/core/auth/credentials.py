@@ -326,6 +326,14 @@ class Credentials:
             ))
             raise
 
+    def resolve(self, raw_key: str, client: str) -> Principal | None:
+        """The principal of ``raw_key`` or None, for callers that audit refusals in their own
+        words (the CompreFace/DeepStack APIs); same constant-time checks as ``authenticate``."""
+        try:
+            return self._authenticate(raw_key, client)
+        except AuthError:
+            return None
+
     def check_scope(self, principal: Principal, scope: str, where: str = "") -> None:
         """``InsufficientScopeError`` (audited) unless the principal holds ``scope``."""
         if principal.has_scope(scope):

@@ -97,7 +97,7 @@ class Gatekeeper:
 
     def _refuse(self, kind: str, client: str, api: str, scope: str, actor: str | None = None) -> None:
         self.container.audit.record(AuditEvent(
-            "api_key", "refused", actor=actor,
-            details={"reason": kind, "client": client, "api": api, "scope": scope},
+            "api_key", "refused", actor=actor, client=client or None,
+            details={"reason": kind, "api": api, "scope": scope},
         ))
         raise KeyProblem(kind, scope)
