@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +15,30 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from facegate.core.auth.principal import SCOPE_PEOPLE_READ, Principal
+from facegate.core.auth.principal import CLI_PRINCIPAL, SCOPE_PEOPLE_READ
 from facegate.core.store.audit import AuditQuery
-from tests.integration.compat_support import COMPAT_SCOPES, StaticKeys
+from tests.integration.compat_support import COMPAT_SCOPES
 from tests.integration.store_helpers import store_container
 from tests.store_backends import backend_url  # noqa: F401 - fixture
 
 REC = "/api/v1/recognition"
-KEY = str(uuid.uuid4())
-READER = str(uuid.uuid4())
-OTHER_GROUP = str(uuid.uuid4())
+UNKNOWN = str(uuid.uuid4())  # well-formed, never issued
+
+
+@dataclass(frozen=True)
+class Keys:
+    a: str  # recognition service of group a (recognize, people:read, people:write)
+    reader: str  # group a, people:read only
+    b: str  # recognition service of group b
+
+
+def _keys(c: Any) -> Keys:
+    """Real UUID-shaped API keys, as `facegate apikeys create NAME --uuid` makes them."""
+    def make(name: str, scopes: frozenset[str], group: str) -> str:
+        return str(c.credentials.create(name, scopes, CLI_PRINCIPAL, groups=frozenset({group}),
+                                        uuid_shaped=True)[1])
+    return Keys(make("svc-a", COMPAT_SCOPES, "a"), make("reader", frozenset({SCOPE_PEOPLE_READ}), "a"),
+                make("svc-b", COMPAT_SCOPES, "b"))
 
 
 class TwoGroups:
@@ -50,19 +65,15 @@ class TwoGroups:
 @pytest.fixture
 def app(
     shared_container: Any, tmp_path: Path, backend_url: str  # noqa: F811
-) -> Iterator[tuple[TestClient, Any]]:
+) -> Iterator[tuple[TestClient, Any, Keys]]:
     """An app on each database backend (SQLite, PostgreSQL + pgvector search)."""
     from facegate.app.http import create_app
 
     c = store_container(shared_container, backend_url, tmp_path / "data")
-    c.credentials = StaticKeys({
-        KEY: Principal("key:a", "api_key", COMPAT_SCOPES, frozenset({"a"})),
-        READER: Principal("key:reader", "api_key", frozenset({SCOPE_PEOPLE_READ}), frozenset({"a"})),
-        OTHER_GROUP: Principal("key:b", "api_key", COMPAT_SCOPES, frozenset({"b"})),
-    })
     c.person_groups = TwoGroups()
+    keys = _keys(c)
     with TestClient(create_app(container=c)) as client:
-        yield client, c
+        yield client, c, keys
 
 
 def _add(client: TestClient, key: str, subject: str, path: Path) -> Any:
@@ -71,8 +82,8 @@ def _add(client: TestClient, key: str, subject: str, path: Path) -> Any:
 
 
 def test_unknown_routes_and_methods_answer_in_each_api_s_envelope(app: Any) -> None:
-    client, _ = app
-    r = client.get("/api/v1/recognition/nothing", headers={"x-api-key": KEY})
+    client, _, k = app
+    r = client.get("/api/v1/recognition/nothing", headers={"x-api-key": k.a})
     assert r.status_code == 404 and set(r.json()) == {"message", "code"}
     r = client.patch(f"{REC}/subjects")
     assert r.status_code == 405 and set(r.json()) == {"message", "code"}
@@ -86,19 +97,19 @@ def test_secure_by_default_without_a_key_store(shared_container: Any, tmp_path: 
     from facegate.app.http import create_app
 
     c = store_container(shared_container, None, tmp_path / "d")
-    with TestClient(create_app(container=c)) as client:  # no container.credentials
-        r = client.get(f"{REC}/subjects", headers={"x-api-key": KEY})
+    with TestClient(create_app(container=c)) as client:  # no key issued yet
+        r = client.get(f"{REC}/subjects", headers={"x-api-key": UNKNOWN})
         assert r.status_code == 404 and r.json()["code"] == 10
-        r = client.post("/v1/vision/face/list", data={"api_key": KEY})
+        r = client.post("/v1/vision/face/list", data={"api_key": UNKNOWN})
         assert r.status_code == 401 and r.json() == {"success": False, "error": "Incorrect api key",
                                                      "duration": 0}
     refused = c.audit.query(AuditQuery(action="api_key"))
-    assert len(refused) == 2 and all(e.details["client"] == "testclient" for e in refused)
-    assert all(KEY not in str(e.details) for e in refused)  # the key itself is never written
+    assert len(refused) == 2 and all(e.client == "testclient" for e in refused)
+    assert all(UNKNOWN not in str(e.details) for e in refused)  # the key itself is never written
 
 
 def test_stranger_on_the_network(app: Any, faces_dir: Path) -> None:
-    client, c = app
+    client, c, _ = app
     img = (faces_dir / "people/obama/obama.jpg").read_bytes()
     for headers, code in (({}, 20), ({"x-api-key": "guess"}, 26), ({"x-api-key": str(uuid.uuid4())}, 10)):
         r = client.post(f"{REC}/recognize", headers=headers, files={"file": ("x", img)})
@@ -110,21 +121,21 @@ def test_stranger_on_the_network(app: Any, faces_dir: Path) -> None:
 
 
 def test_a_read_only_key_cannot_write(app: Any, faces_dir: Path) -> None:
-    client, _ = app
-    r = _add(client, READER, "Ada", faces_dir / "people/obama/obama.jpg")
+    client, _, k = app
+    r = _add(client, k.reader, "Ada", faces_dir / "people/obama/obama.jpg")
     assert r.status_code == 403 and r.json()["code"] == 1
-    assert client.get(f"{REC}/subjects", headers={"x-api-key": READER}).json() == {"subjects": []}
-    r = client.post("/v1/vision/face/register", data={"api_key": READER, "userid": "x"},
+    assert client.get(f"{REC}/subjects", headers={"x-api-key": k.reader}).json() == {"subjects": []}
+    r = client.post("/v1/vision/face/register", data={"api_key": k.reader, "userid": "x"},
                     files={"image": ("x", (faces_dir / "people/obama/obama.jpg").read_bytes())})
     assert r.status_code == 403 and r.json()["success"] is False
 
 
 def test_groups_limit_what_a_key_sees(app: Any, faces_dir: Path) -> None:
-    client, c = app
-    assert _add(client, KEY, "Obama", faces_dir / "people/obama/obama.jpg").status_code == 201
-    assert _add(client, OTHER_GROUP, "Biden", faces_dir / "people/biden/biden.jpg").status_code == 201
+    client, c, k = app
+    assert _add(client, k.a, "Obama", faces_dir / "people/obama/obama.jpg").status_code == 201
+    assert _add(client, k.b, "Biden", faces_dir / "people/biden/biden.jpg").status_code == 201
     assert [g for _, g in c.person_groups.assigned] == [frozenset({"a"}), frozenset({"b"})]
-    a, b = {"x-api-key": KEY}, {"x-api-key": OTHER_GROUP}
+    a, b = {"x-api-key": k.a}, {"x-api-key": k.b}
     assert client.get(f"{REC}/subjects", headers=a).json() == {"subjects": ["Obama"]}
     assert client.get(f"{REC}/subjects", headers=b).json() == {"subjects": ["Biden"]}
     # group b cannot recognise, rename, delete or add to group a's subject
@@ -133,7 +144,7 @@ def test_groups_limit_what_a_key_sees(app: Any, faces_dir: Path) -> None:
     assert r.json()["result"][0]["subjects"] == []
     assert client.delete(f"{REC}/subjects/Obama", headers=b).json()["code"] == 42
     assert client.put(f"{REC}/subjects/Obama", headers=b, json={"subject": "x"}).json()["code"] == 42
-    assert _add(client, OTHER_GROUP, "Obama", faces_dir / "people/obama/obama2.jpg").status_code == 403
+    assert _add(client, k.b, "Obama", faces_dir / "people/obama/obama2.jpg").status_code == 403
     assert client.delete(f"{REC}/faces", headers=b, params={"subject": "Obama"}).json() == {"deleted": 0}
     image_id = client.get(f"{REC}/faces", headers=a).json()["faces"][0]["image_id"]
     assert client.delete(f"{REC}/faces/{image_id}", headers=b).json()["code"] == 11
@@ -143,10 +154,10 @@ def test_groups_limit_what_a_key_sees(app: Any, faces_dir: Path) -> None:
 
 
 def test_rename_onto_an_existing_subject_merges_and_keeps_image_ids(app: Any, faces_dir: Path) -> None:
-    client, _ = app
-    h = {"x-api-key": KEY}
-    first = _add(client, KEY, "barack", faces_dir / "people/obama/obama.jpg").json()["image_id"]
-    second = _add(client, KEY, "Barack Obama", faces_dir / "people/obama/obama2.jpg").json()["image_id"]
+    client, _, k = app
+    h = {"x-api-key": k.a}
+    first = _add(client, k.a, "barack", faces_dir / "people/obama/obama.jpg").json()["image_id"]
+    second = _add(client, k.a, "Barack Obama", faces_dir / "people/obama/obama2.jpg").json()["image_id"]
     r = client.put(f"{REC}/subjects/barack", headers=h, json={"subject": "Barack Obama", "api_endpoint": 1})
     assert r.json() == {"updated": True}
     assert client.get(f"{REC}/subjects", headers=h).json() == {"subjects": ["Barack Obama"]}
@@ -165,9 +176,9 @@ def test_rename_onto_an_existing_subject_merges_and_keeps_image_ids(app: Any, fa
 
 
 def test_deleting_the_last_face_keeps_the_subject_but_nobody_is_recognised(app: Any, faces_dir: Path) -> None:
-    client, c = app
-    h = {"x-api-key": KEY}
-    image_id = _add(client, KEY, "Joe", faces_dir / "people/biden/biden.jpg").json()["image_id"]
+    client, c, k = app
+    h = {"x-api-key": k.a}
+    image_id = _add(client, k.a, "Joe", faces_dir / "people/biden/biden.jpg").json()["image_id"]
     assert client.delete(f"{REC}/faces/{image_id}", headers=h).json() == {"image_id": image_id,
                                                                          "subject": "Joe"}
     assert client.get(f"{REC}/subjects", headers=h).json() == {"subjects": ["Joe"]}
@@ -175,12 +186,12 @@ def test_deleting_the_last_face_keeps_the_subject_but_nobody_is_recognised(app: 
                     files={"file": ("x", (faces_dir / "people/biden/biden2.jpg").read_bytes())})
     assert r.json()["result"][0]["subjects"] == []
     removed = c.audit.query(AuditQuery(action="face.remove"))
-    assert removed[0].actor == "key:a" and removed[0].details["client"] == "testclient"
+    assert removed[0].actor == "key:svc-a" and removed[0].client == "testclient"
 
 
 def test_quality_gate_and_bad_images_are_compreface_errors(app: Any, faces_dir: Path) -> None:
-    client, _ = app
-    h = {"x-api-key": KEY}
+    client, _, k = app
+    h = {"x-api-key": k.a}
     r = client.post(f"{REC}/faces", params={"subject": "x"}, headers=h, files={"file": ("x", b"GIF89a..")})
     assert r.status_code == 400 and r.json()["code"] == 21
     r = client.post(f"{REC}/faces", params={"subject": "x"}, headers=h,
@@ -199,7 +210,7 @@ def test_oversized_uploads_are_refused_in_each_envelope(shared_container: Any, t
 
     c = Container(Settings(data_dir=tmp_path / "small", max_upload_bytes=20_000))
     c.__dict__["pipeline"] = shared_container.pipeline
-    c.credentials = StaticKeys({KEY: Principal("key:a", "api_key", COMPAT_SCOPES, None)})
+    _, KEY = c.credentials.create("svc", COMPAT_SCOPES, CLI_PRINCIPAL, uuid_shaped=True)
     big = (faces_dir / "scenes/obama_and_biden.jpg").read_bytes()
     assert len(big) > 20_000 * 9
     with TestClient(create_app(container=c)) as client:
@@ -215,16 +226,17 @@ def test_oversized_uploads_are_refused_in_each_envelope(shared_container: Any, t
 
 
 def test_people_enrolled_through_v1_are_subjects_with_faces(app: Any, faces_dir: Path) -> None:
-    client, c = app
+    client, c, k = app
     c.person_groups = None  # no groups feature: every key sees every person
-    r = client.post("/v1/people", data={"external_id": "ann"},
+    admin = c.credentials.create("admin", frozenset({"admin"}), CLI_PRINCIPAL)[1]
+    r = client.post("/v1/people", data={"external_id": "ann"}, headers={"X-API-Key": admin},
                     files={"images": ("a.jpg", (faces_dir / "people/obama/obama.jpg").read_bytes())})
     assert r.status_code == 201, r.text
-    h = {"x-api-key": KEY}
+    h = {"x-api-key": k.a}
     assert client.get(f"{REC}/subjects", headers=h).json() == {"subjects": ["ann"]}
     first = client.get(f"{REC}/faces", headers=h).json()
     again = client.get(f"{REC}/faces", headers=h).json()
     assert first == again and first["total_elements"] == 1 and first["faces"][0]["subject"] == "ann"
-    r = client.post("/v1/vision/face/recognize", data={"api_key": KEY},
+    r = client.post("/v1/vision/face/recognize", data={"api_key": k.a},
                     files={"image": ("x", (faces_dir / "people/obama/obama2.jpg").read_bytes())})
     assert r.json()["predictions"][0]["userid"] == "ann"

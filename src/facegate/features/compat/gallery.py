@@ -77,8 +77,8 @@ class CompatGallery:
 
     def _audit(self, caller: Caller, action: str, subject: str | None, **details: object) -> None:
         self.c.audit.record(AuditEvent(
-            action, "ok", actor=caller.actor, subject=subject,
-            details={"client": caller.client, "api": caller.api, **details},
+            action, "ok", actor=caller.actor, subject=subject, client=caller.client or None,
+            details={"api": caller.api, **details},
         ))
 
     def _refresh(self, s: Session, person: Person) -> None:

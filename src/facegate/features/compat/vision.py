@@ -166,15 +166,16 @@ class CompatVision:
         threshold: float | None = None,
     ) -> None:
         audit = self.c.audit
-        base = {"client": caller.client, "api": caller.api}
+        base = {"api": caller.api}
         if not faces:
-            audit.record(AuditEvent("identify", "no_face", actor=caller.actor, details={**base, "faces": 0}))
+            audit.record(AuditEvent("identify", "no_face", actor=caller.actor, client=caller.client or None,
+                                    details={**base, "faces": 0}))
             return
         for i, ((f, matches), h) in enumerate(zip(faces, hits, strict=True)):
             top = h[0] if h else None
             audit.record(AuditEvent(
                 "identify", "known" if matches else "unknown", actor=caller.actor,
-                subject=matches[0].subject if matches else None,
+                client=caller.client or None, subject=matches[0].subject if matches else None,
                 score=top.similarity if top else None,
                 details={**base, "face": i, "faces": len(faces), "threshold": threshold,
                          "nearest": top.external_id if top else None, "box": list(f.box)},
@@ -201,7 +202,8 @@ class CompatVision:
         self.c.audit.record(AuditEvent(
             "verify", "granted" if cosine >= threshold else "denied", actor=caller.actor,
             subject=subject, score=round(cosine, 6),
-            details={"client": caller.client, "api": caller.api, "threshold": threshold, "what": what},
+            client=caller.client or None,
+            details={"api": caller.api, "threshold": threshold, "what": what},
         ))
 
 
