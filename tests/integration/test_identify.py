@@ -65,6 +65,8 @@ def test_verify(enrolled: Any, faces_dir: Path) -> None:
     yes = enrolled.identification.verify("obama", probe, actor="t")
     no = enrolled.identification.verify("biden", probe, actor="t")
     assert yes.verified and not no.verified and yes.similarity > no.similarity
+    # one claimed person: the 1:1 threshold (LFW pairs), not the stricter 1:N one
+    assert yes.threshold == enrolled.match_threshold < enrolled.identification.threshold
     with pytest.raises(NotFoundError):
         enrolled.identification.verify("nobody", probe)
     decisions = [e.decision for e in enrolled.audit.latest(3)]

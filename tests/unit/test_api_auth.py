@@ -177,6 +177,14 @@ def test_key_creation_cannot_escalate(app: tuple[TestClient, Container]) -> None
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_credential"
 
 
+def test_the_docs_say_how_to_authenticate(app: tuple[TestClient, Container]) -> None:
+    client, _ = app
+    spec = client.get("/openapi.json").json()
+    assert set(spec["components"]["securitySchemes"]) == {"HTTPBearer", "APIKeyHeader"}
+    assert spec["paths"]["/v1/people"]["post"]["security"] == [{"HTTPBearer": []}, {"APIKeyHeader": []}]
+    assert "security" not in spec["paths"]["/healthz"]["get"]
+
+
 def test_api_docs_can_be_closed(tmp_path: Path) -> None:
     app = create_app(Settings(data_dir=tmp_path / "data", api_docs=False))
     with TestClient(app) as client:

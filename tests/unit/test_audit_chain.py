@@ -146,3 +146,13 @@ def test_the_migration_chains_existing_rows_and_keeps_device_tokens(backend_url:
     command.downgrade(db.alembic_config(None), "0007_search_partitions")  # a device again
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT name FROM devices")).scalars().all() == ["door"]
+
+
+def test_tables_made_without_migrations_start_the_chain(tmp_path: Path) -> None:
+    from facegate.core.store.db import Base
+
+    db = Database(f"sqlite:///{tmp_path / 'a.db'}")
+    Base.metadata.create_all(db.engine)  # no head row yet
+    log = AuditLog(db)
+    _fill(log, 2)
+    assert verify_chain(db).ok and verify_chain(db).rows == 2

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, UploadFile, WebSocket
+from fastapi import Depends, Request, Security, UploadFile, WebSocket
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -99,11 +100,20 @@ async def authenticate(conn: Request | WebSocket, scope: str) -> Principal:
     )
 
 
+# Declared for the OpenAPI docs only (their "Authorize" button); ``authenticate`` reads the headers.
+_BEARER_DOC = HTTPBearer(auto_error=False, description="An API key: `facegate apikeys create`")
+_HEADER_DOC = APIKeyHeader(name="X-API-Key", auto_error=False, description="The same key")
+
+
 def require_scope(scope: str) -> Any:
     """A dependency: the authenticated ``Principal`` holding ``scope``. Use it as
     ``caller: Annotated[Principal, require_scope(SCOPE_X)]`` or in ``dependencies=[...]``."""
 
-    async def dependency(request: Request) -> Principal:
+    async def dependency(
+        request: Request,
+        _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER_DOC)] = None,
+        _header: Annotated[str | None, Security(_HEADER_DOC)] = None,
+    ) -> Principal:
         return await authenticate(request, scope)
 
     dependency.__name__ = f"require_scope_{scope.replace(':', '_')}"

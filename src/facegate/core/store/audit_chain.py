@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from facegate.core.store.db import Database
@@ -50,9 +51,13 @@ def chain_hash(prev_hash: str, r: AuditRecord) -> str:
 
 
 def ensure_head(session: Session) -> None:
+    """Create the head row (the migration does; tables made by ``create_all`` lack it)."""
     if session.get(AuditChainHead, HEAD_ID) is None:
-        session.add(AuditChainHead(id=HEAD_ID, last_id=None, last_hash=GENESIS, count=0))
-        session.flush()
+        try:
+            with session.begin_nested():  # another writer may create it at the same moment
+                session.add(AuditChainHead(id=HEAD_ID, last_id=None, last_hash=GENESIS, count=0))
+        except IntegrityError:
+            pass
 
 
 def append(session: Session, row: AuditRecord) -> AuditRecord:
