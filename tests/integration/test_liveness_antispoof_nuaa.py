@@ -57,9 +57,7 @@ def test_shipped_model_on_nuaa_test_subsample(shared_container: Container, data_
     assert float(np.median(live)) > float(np.median(attacks))
 
 
-def test_every_fourth_frame_of_the_shared_videos_is_live(
-    shared_container: Container, data_dir: Path
-) -> None:
+def test_every_fourth_frame_of_the_shared_videos_is_live(shared_container: Container, data_dir: Path) -> None:
     videos = list_videos(data_dir / "video")
     assert videos, "no shared videos"
     passive = shared_container.antispoof

@@ -133,7 +133,7 @@ def write_cross_report(
         ax.set_yscale("log")
         ax.set_xlabel("APCER (attacks accepted)")
         ax.set_ylabel("BPCER (bona fide rejected)")
-        ax.set_title(f"trained on {train} (dot: its threshold)")
+        ax.set_title(f"{train} (dot: its threshold)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

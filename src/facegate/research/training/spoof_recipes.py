@@ -53,7 +53,11 @@ RECIPES = {
     ),
 }
 # which training recipe each test set is in-domain for (not cross-dataset)
-IN_DOMAIN = {"nuaa-test": ("nuaa", "nuaa+synth"), "synth-lfw": ("synth", "nuaa+synth"), "video": ()}
+IN_DOMAIN = {
+    "nuaa-test": ("nuaa", "nuaa+synth", "shipped", "linear (old, NUAA)"),
+    "synth-lfw": ("synth", "nuaa+synth", "shipped"),
+    "video": (),
+}
 TEST_SETS = {
     "nuaa-test": ("nuaa-test-real", "nuaa-test-spoof", None),
     "synth-lfw": ("lfw-test", None, 1001),
