@@ -1,4 +1,4 @@
-"""Anti-spoof features, training maths and PAD metrics on toy data (no detector)."""
+"""Anti-spoof crops, models, the old linear model's training maths and PAD metrics (no detector)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,18 @@ import pytest
 from facegate.core.domain import Box, DetectedFace, Landmarks
 from facegate.core.errors import ModelFileError
 from facegate.core.liveness.antispoof import (
+    CNN_INPUT_SIZE,
     CROP_SIZE,
     DEFAULT_WEIGHTS,
+    SOURCE_CROP_SIZE,
     AntiSpoofModel,
+    PassiveAntiSpoof,
     crop_face_for_spoof,
+    resize_crops,
+)
+from facegate.core.liveness.antispoof_linear import (
+    LEGACY_WEIGHTS,
+    LinearAntiSpoofModel,
     extract_spoof_features,
     lbp_codes,
     radial_spectrum,
@@ -79,20 +87,80 @@ def test_training_picks_l2_by_grouped_cv_and_threshold_at_equal_error() -> None:
     assert m.acer < 0.25
 
 
-def test_model_roundtrip_and_missing_file(tmp_path: Path) -> None:
-    m = AntiSpoofModel(np.zeros(3), np.ones(3), np.array([1.0, -1.0, 0.5]), 0.1, 0.4)
+def test_linear_model_roundtrip_and_missing_file(tmp_path: Path) -> None:
+    m = LinearAntiSpoofModel(np.zeros(3), np.ones(3), np.array([1.0, -1.0, 0.5]), 0.1, 0.4)
     m.save(tmp_path / "m.npz", {"command": "x"})
-    back = AntiSpoofModel.load(tmp_path / "m.npz")
+    back = AntiSpoofModel.load(tmp_path / "m.npz")  # .npz → the linear model
+    assert isinstance(back, LinearAntiSpoofModel)
     assert back.threshold == 0.4 and np.allclose(back.weights, m.weights)
     assert (tmp_path / "m.json").is_file()
     with pytest.raises(ModelFileError):
         AntiSpoofModel.load(tmp_path / "missing.npz")
+    with pytest.raises(ModelFileError):
+        AntiSpoofModel.load(tmp_path / "missing.onnx")
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    with pytest.raises(ModelFileError):
+        AntiSpoofModel.load(tmp_path / "junk.onnx")
 
 
-def test_shipped_weights_match_the_features() -> None:
+def test_old_linear_weights_still_load_and_score_any_crop_size() -> None:
+    model = AntiSpoofModel.load(LEGACY_WEIGHTS)
+    assert isinstance(model, LinearAntiSpoofModel) and model.weights.shape == (34,)
+    crops = [RNG.integers(0, 255, (s, s, 3), dtype=np.uint8) for s in (CROP_SIZE, 128)]
+    scores = model.score_crops(crops)
+    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
+
+
+def test_shipped_cnn_loads_without_torch_and_scores_crops() -> None:
     model = AntiSpoofModel.load(DEFAULT_WEIGHTS)
-    assert model.weights.shape == (34,) and 0.0 < model.threshold < 1.0
+    assert isinstance(model, AntiSpoofModel)
+    assert 0.0 < model.threshold < 1.0 and model.crop_size == SOURCE_CROP_SIZE
+    assert model.input_size == CNN_INPUT_SIZE
+    assert DEFAULT_WEIGHTS.stat().st_size < 1_000_000  # small enough to ship in the package
     assert DEFAULT_WEIGHTS.with_suffix(".json").is_file()
+    crops = RNG.integers(0, 255, (3, SOURCE_CROP_SIZE, SOURCE_CROP_SIZE, 3), dtype=np.uint8)
+    scores = model.score_crops(list(crops))
+    assert scores.shape == (3,) and np.all((scores >= 0) & (scores <= 1))
+    # batching does not change a crop's score
+    assert model.score_crops([crops[1]])[0] == pytest.approx(scores[1], abs=1e-5)
+    assert model.score_crops([]).shape == (0,)
+
+
+def test_resize_crops_accepts_grey_and_any_size() -> None:
+    out = resize_crops([np.zeros((50, 50), np.uint8), np.zeros((64, 64, 3), np.uint8)], 64)
+    assert out.shape == (2, 64, 64, 3) and out.dtype == np.uint8
+
+
+class _FixedModel:
+    name = "fixed"
+    threshold = 0.5
+    crop_size = 32
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, ...]] = []
+
+    def score_crops(self, crops):  # type: ignore[no-untyped-def]
+        self.seen += [c.shape for c in crops]
+        return np.full(len(crops), 0.7)
+
+
+def test_passive_antispoof_crops_at_the_model_size() -> None:
+    class NoDetector:
+        name = "none"
+
+        def detect(self, image):  # type: ignore[no-untyped-def]
+            return []
+
+    model = _FixedModel()
+    passive = PassiveAntiSpoof(NoDetector(), model)
+    img = RNG.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    face = DetectedFace(Box(40, 20, 50, 60), 0.9, Landmarks(((0.0, 0.0),) * 5))
+    s = passive.score_face(img, face)
+    assert s.live and s.score == pytest.approx(0.7) and model.seen == [(32, 32, 3)]
+    from facegate.core.errors import NoFaceError
+
+    with pytest.raises(NoFaceError):
+        passive.score_image(img)
 
 
 def test_equal_error_and_bpcer_at_apcer() -> None:

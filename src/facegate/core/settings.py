@@ -219,10 +219,11 @@ class Settings(VisionSettings):
         default=1000, ge=100, description="Sample one embedding of the face this often."
     )
     liveness_passive_required: bool = Field(
-        default=False, description="Fail challenges whose passive anti-spoof score is below threshold."
+        default=True, description="Fail challenges whose passive anti-spoof score is below threshold."
     )
     liveness_antispoof_weights: Path | None = Field(
-        default=None, description="Anti-spoof weights (.npz); default: the shipped model."
+        default=None,
+        description="Anti-spoof weights (.onnx CNN or .npz linear model); default: the shipped CNN.",
     )
 
 

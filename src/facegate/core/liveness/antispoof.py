@@ -1,25 +1,24 @@
-"""Passive anti-spoofing: image statistics of a face crop scored by a linear model.
+"""Passive anti-spoofing: a small CNN on a face crop, run with onnxruntime (no PyTorch needed).
 
 The crop is the YuNet box grown by ``CROP_MARGIN`` on every side (so it holds some background and,
-for a printed photo, often the print's edge), made square and resized to ``CROP_SIZE``; the same
-crop is used at training and scoring time. Features (34 numbers):
+for a printed photo or a phone, often its edge), made square and resized to the model's input size;
+the same crop is used at training and scoring time. ``score`` is the probability that the face is
+live (bona fide), higher = more live; ``live`` when it reaches the threshold stored in the model.
 
-* colour moments: mean, standard deviation and skewness of each channel of HSV and YCrCb — a
-  recaptured print or screen shifts saturation and chroma and compresses the dynamic range;
-* the radial power spectrum of the grey crop in ``SPECTRUM_BINS`` rings, log-normalised — printing
-  and recapturing remove fine detail (the high-frequency rings lose energy).
-
-Uniform-LBP texture histograms (``lbp_histograms``) were measured too: they fit the training
-subjects (CV ACER 2–3%) but transferred badly to NUAA's test sessions (ACER ~20%); see
-docs/decisions.md. The model is a logistic regression (numpy only) on standardised features;
-``score`` is the probability that the crop is live (bona fide), higher = more live.
+The shipped model (``weights/antispoof_cnn.onnx``) is trained by ``facegate train spoof`` on the
+NUAA training split plus screen and print attacks synthesised from real faces (LFW); its threshold
+is chosen on held-out training identities. Its cross-dataset figures are in docs/benchmarks.md.
+``AntiSpoofModel.load`` also accepts the older linear model's ``.npz`` weights
+(``antispoof_linear``).
 """
 
 from __future__ import annotations
 
-import json
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -29,11 +28,16 @@ from facegate.core.domain import DetectedFace, ImageArray
 from facegate.core.errors import ModelFileError, NoFaceError
 from facegate.core.vision.detector import FaceDetector, largest_face
 
-CROP_SIZE = 96
 CROP_MARGIN = 0.5  # fraction of the box size added on every side
-SPECTRUM_BINS = 16
+CROP_SIZE = 96  # the linear model's crop size (kept for ``facegate liveness train``)
+CNN_INPUT_SIZE = 64
+SOURCE_CROP_SIZE = 128  # the CNN's crop is cut at this size, then shrunk to its input (as in training)
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "antispoof.npz"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "antispoof_cnn.onnx"
+SPOOF_CNN_KIND = "facegate-spoof-cnn"
+META_KIND = "facegate.kind"
+META_THRESHOLD = "facegate.threshold"
+META_INPUT_SIZE = "facegate.input_size"
 
 F64Array = npt.NDArray[np.float64]
 
@@ -55,130 +59,84 @@ def crop_face_for_spoof(image: ImageArray, face: DetectedFace, size: int = CROP_
     return np.ascontiguousarray(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA))
 
 
-def _uniform_table() -> npt.NDArray[np.int64]:
-    """Map the 256 8-bit LBP codes to 59 bins: 58 uniform patterns + one for the rest."""
-    table = np.full(256, 58, dtype=np.int64)
-    nxt = 0
-    for code in range(256):
-        bits = [(code >> i) & 1 for i in range(8)]
-        transitions = sum(bits[i] != bits[(i + 1) % 8] for i in range(8))
-        if transitions <= 2:
-            table[code] = nxt
-            nxt += 1
-    return table
+class SpoofModel(Protocol):
+    """What the liveness service needs from a passive model."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def threshold(self) -> float: ...
+
+    @property
+    def crop_size(self) -> int: ...
+
+    def score_crops(self, crops: Sequence[ImageArray]) -> F64Array:
+        """Live probability of each BGR crop (``crop_face_for_spoof`` at ``crop_size``)."""
+        ...
 
 
-_UNIFORM = _uniform_table()
-_OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))
+def resize_crops(crops: Sequence[ImageArray], size: int) -> npt.NDArray[np.uint8]:
+    """Crops of any size → N × size × size × 3 uint8 (area interpolation, as at training time)."""
+    out = np.empty((len(crops), size, size, 3), dtype=np.uint8)
+    for i, crop in enumerate(crops):
+        if crop.ndim == 2:
+            crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+        if crop.shape[:2] != (size, size):
+            crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+        out[i] = crop
+    return out
 
 
-def lbp_codes(channel: npt.NDArray[np.uint8], radius: int) -> npt.NDArray[np.int64]:
-    """Uniform LBP bin (0..58) of every interior pixel, 8 neighbours at ``radius`` (square ring)."""
-    c = channel.astype(np.int16)
-    h, w = c.shape
-    r = radius
-    center = c[r : h - r, r : w - r]
-    code = np.zeros(center.shape, dtype=np.int64)
-    for bit, (dy, dx) in enumerate(_OFFSETS):
-        nb = c[r + dy * r : h - r + dy * r, r + dx * r : w - r + dx * r]
-        code |= (nb >= center).astype(np.int64) << bit
-    return _UNIFORM[code]
-
-
-def _hist(codes: npt.NDArray[np.int64]) -> F64Array:
-    h = np.bincount(codes.ravel(), minlength=59).astype(np.float64)
-    return h / max(h.sum(), 1.0)
-
-
-def lbp_histograms(crop: ImageArray) -> F64Array:
-    """Uniform-LBP histograms (radius 1, 2) of each YCrCb and HSV channel (not used by the model)."""
-    parts: list[F64Array] = []
-    for code in (cv2.COLOR_BGR2YCrCb, cv2.COLOR_BGR2HSV):
-        img = cv2.cvtColor(crop, code)
-        for ch in range(3):
-            channel = np.ascontiguousarray(img[:, :, ch])
-            parts.extend(_hist(lbp_codes(channel, radius)) for radius in (1, 2))
-    return np.concatenate(parts)
-
-
-def color_moments(crop: ImageArray) -> F64Array:
-    """Mean and standard deviation (scaled to 0..1) and skewness of each HSV and YCrCb channel."""
-    out: list[F64Array] = []
-    for code in (cv2.COLOR_BGR2HSV, cv2.COLOR_BGR2YCrCb):
-        x = cv2.cvtColor(crop, code).reshape(-1, 3).astype(np.float64)
-        mu = x.mean(axis=0)
-        sd = x.std(axis=0) + 1e-6
-        skew = (((x - mu) / sd) ** 3).mean(axis=0)
-        out += [mu / 255.0, sd / 255.0, skew]
-    return np.concatenate(out)
-
-
-def radial_spectrum(crop: ImageArray, bins: int = SPECTRUM_BINS) -> F64Array:
-    """Log mean magnitude of the grey crop's 2-D spectrum in ``bins`` rings, minus the log total."""
-    g = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY).astype(np.float64)
-    mag = np.abs(np.fft.fftshift(np.fft.fft2(g - g.mean())))
-    h, w = mag.shape
-    yy, xx = np.mgrid[:h, :w]
-    r = np.hypot(yy - h / 2.0, xx - w / 2.0)
-    edges = np.linspace(0.0, float(r.max()), bins + 1)
-    edges[-1] += 1e-9
-    energy = np.array(
-        [mag[(r >= edges[i]) & (r < edges[i + 1])].mean() for i in range(bins)], dtype=np.float64
-    )
-    return np.log(energy + 1e-6) - np.log(energy.sum())
-
-
-def extract_spoof_features(crop: ImageArray) -> F64Array:
-    """The feature vector of one BGR crop (see the module docstring)."""
-    return np.concatenate([color_moments(crop), radial_spectrum(crop)])
-
-
-@dataclass(frozen=True)
 class AntiSpoofModel:
-    """Standardisation + logistic regression; ``threshold`` on the live probability."""
+    """The CNN (ONNX, float32 N × 3 × S × S BGR 0..255 → one logit per crop) and its threshold."""
 
-    mean: F64Array
-    scale: F64Array
-    weights: F64Array
-    bias: float
-    threshold: float
-    name: str = "colour-moments+spectrum-logreg"
+    def __init__(self, path: Path, threshold: float, input_size: int, name: str) -> None:
+        import onnxruntime as ort
 
-    def score_features(self, features: F64Array) -> F64Array:
-        """Live probability of each row of ``features`` (n × d) or of one vector."""
-        x = (np.atleast_2d(features) - self.mean) / self.scale
-        z = x @ self.weights + self.bias
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0)))
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self._lock = threading.Lock()
+        self.path = path
+        self.threshold = threshold
+        self.input_size = input_size
+        self.name = name
 
-    def save(self, path: Path, meta: dict[str, object] | None = None) -> None:
-        """Write the weights (``.npz``) and, when given, the provenance JSON next to it."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as fh:
-            np.savez_compressed(
-                fh,
-                mean=self.mean,
-                scale=self.scale,
-                weights=self.weights,
-                bias=np.array([self.bias]),
-                threshold=np.array([self.threshold]),
-                name=np.array([self.name]),
-            )
-        if meta is not None:
-            path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    @property
+    def crop_size(self) -> int:
+        return SOURCE_CROP_SIZE
+
+    def score_crops(self, crops: Sequence[ImageArray]) -> F64Array:
+        if len(crops) == 0:
+            return np.zeros(0)
+        x = resize_crops(crops, self.input_size).transpose(0, 3, 1, 2).astype(np.float32)
+        with self._lock:
+            (logits,) = self._session.run(None, {"crop": x})
+        z = np.clip(np.asarray(logits, dtype=np.float64).reshape(-1), -60.0, 60.0)
+        return 1.0 / (1.0 + np.exp(-z))
 
     @classmethod
-    def load(cls, path: Path = DEFAULT_WEIGHTS) -> AntiSpoofModel:
+    def load(cls, path: Path = DEFAULT_WEIGHTS) -> SpoofModel:
+        """The CNN from an ``.onnx`` file, or the linear model from an ``.npz`` file."""
+        if path.suffix == ".npz":
+            from facegate.core.liveness.antispoof_linear import LinearAntiSpoofModel
+
+            return LinearAntiSpoofModel.load(path)
         try:
-            with np.load(path, allow_pickle=False) as data:
-                return cls(
-                    mean=data["mean"].astype(np.float64),
-                    scale=data["scale"].astype(np.float64),
-                    weights=data["weights"].astype(np.float64),
-                    bias=float(data["bias"][0]),
-                    threshold=float(data["threshold"][0]),
-                    name=str(data["name"][0]),
-                )
-        except (OSError, KeyError, ValueError) as exc:
+            import onnx
+
+            meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+            if meta.get(META_KIND) != SPOOF_CNN_KIND:
+                raise ValueError(f"not a FaceGate anti-spoof model (kind {meta.get(META_KIND)!r})")
+            return cls(
+                path,
+                float(meta[META_THRESHOLD]),
+                int(meta.get(META_INPUT_SIZE, CNN_INPUT_SIZE)),
+                meta.get("facegate.name", "spoof-cnn"),
+            )
+        except Exception as exc:  # OSError, KeyError, ValueError and onnx/onnxruntime's own errors
             raise ModelFileError(f"cannot load anti-spoof weights {path}: {exc}") from exc
 
 
@@ -195,15 +153,18 @@ class SpoofScore:
 
 
 class PassiveAntiSpoof:
-    """Detector + crop + features + model. Safe to share (no mutable state)."""
+    """Detector + crop + model. Safe to share between threads."""
 
-    def __init__(self, detector: FaceDetector, model: AntiSpoofModel) -> None:
+    def __init__(self, detector: FaceDetector, model: SpoofModel) -> None:
         self.detector = detector
         self.model = model
 
+    def crop(self, image: ImageArray, face: DetectedFace) -> ImageArray:
+        return crop_face_for_spoof(image, face, self.model.crop_size)
+
     def score_face(self, image: ImageArray, face: DetectedFace) -> SpoofScore:
-        feats = extract_spoof_features(crop_face_for_spoof(image, face))
-        return SpoofScore(float(self.model.score_features(feats)[0]), self.model.threshold)
+        score = float(self.model.score_crops([self.crop(image, face)])[0])
+        return SpoofScore(score, self.model.threshold)
 
     def score_image(self, image: ImageArray) -> SpoofScore:
         """Score the largest face of the image; NoFaceError when there is none."""

@@ -1,4 +1,6 @@
-"""Training the passive anti-spoof model: image lists → face crops → features → logistic regression.
+"""Training the linear passive anti-spoof model (``antispoof_linear``).
+
+Image lists → face crops → features → logistic regression.
 
 Pure numpy/OpenCV. The decision threshold is chosen where APCER = BPCER (equal error rate) on
 *out-of-fold* scores of a subject-grouped cross-validation of the training set, so it is not tuned on
@@ -17,12 +19,8 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 from facegate.core.errors import FaceGateError, NoFaceError
-from facegate.core.liveness.antispoof import (
-    AntiSpoofModel,
-    F64Array,
-    crop_face_for_spoof,
-    extract_spoof_features,
-)
+from facegate.core.liveness.antispoof import F64Array, crop_face_for_spoof
+from facegate.core.liveness.antispoof_linear import LinearAntiSpoofModel, extract_spoof_features
 from facegate.core.vision.detector import FaceDetector, largest_face
 from facegate.core.vision.images import ImageLimits, read_image_file
 
@@ -114,10 +112,10 @@ def standardise(x: F64Array) -> tuple[F64Array, F64Array]:
     return mean, scale
 
 
-def fit_model(x: F64Array, y: npt.NDArray[np.int64], l2: float, threshold: float) -> AntiSpoofModel:
+def fit_model(x: F64Array, y: npt.NDArray[np.int64], l2: float, threshold: float) -> LinearAntiSpoofModel:
     mean, scale = standardise(x)
     w, b = fit_logistic((x - mean) / scale, y, l2)
-    return AntiSpoofModel(mean=mean, scale=scale, weights=w, bias=b, threshold=threshold)
+    return LinearAntiSpoofModel(mean=mean, scale=scale, weights=w, bias=b, threshold=threshold)
 
 
 def equal_error_threshold(live_scores: F64Array, spoof_scores: F64Array) -> tuple[float, float]:
@@ -159,7 +157,7 @@ def out_of_fold_scores(
 
 @dataclass(frozen=True)
 class TrainingReport:
-    model: AntiSpoofModel
+    model: LinearAntiSpoofModel
     l2: float
     cv_acer_by_l2: dict[str, float]
     cv_threshold: float

@@ -114,7 +114,6 @@ def bench_speed(
 
     c = container()
     if model and model != c.settings.embedding_model:
-
         c = type(c)(c.settings.model_copy(update={"embedding_model": model}))
     images = speed_images(shared_data_dir(data))
     reference = None
@@ -235,4 +234,6 @@ def _command(prefix: str, *args: object) -> str:
 
 
 def register(app: typer.Typer) -> None:
+    from facegate.research.eval import spoof_cli  # noqa: F401  (adds ``bench spoof-cross``)
+
     app.add_typer(bench_app, name="bench")

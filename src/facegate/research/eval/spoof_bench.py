@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from facegate.core.liveness.antispoof import AntiSpoofModel, F64Array
-from facegate.core.liveness.training import equal_error_threshold, extract_features, list_images
+from facegate.core.liveness.antispoof import F64Array, SpoofModel
+from facegate.core.liveness.training import equal_error_threshold, list_images
 from facegate.core.vision.detector import FaceDetector
+from facegate.research.training.spoof_data import crops_from_images
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,11 @@ class SpoofResult:
     spoof_scores: F64Array
 
 
-def evaluate_spoof_set(
-    spoof_set: SpoofSet, detector: FaceDetector, model: AntiSpoofModel, progress: bool = True
-) -> SpoofResult:
-    real = extract_features(list_images(spoof_set.real), detector, f"{spoof_set.name} real", progress)
-    spoof = extract_features(list_images(spoof_set.spoof), detector, f"{spoof_set.name} spoof", progress)
-    live_scores = model.score_features(real.features)
-    spoof_scores = model.score_features(spoof.features)
+def evaluate_spoof_set(spoof_set: SpoofSet, detector: FaceDetector, model: SpoofModel) -> SpoofResult:
+    real = crops_from_images(f"{spoof_set.name} real", list_images(spoof_set.real), detector)
+    spoof = crops_from_images(f"{spoof_set.name} spoof", list_images(spoof_set.spoof), detector)
+    live_scores = model.score_crops(list(real.crops))
+    spoof_scores = model.score_crops(list(spoof.crops))
     metrics = compute_spoof_metrics(
         spoof_set.name, live_scores, spoof_scores, model.threshold, real.skipped + spoof.skipped
     )

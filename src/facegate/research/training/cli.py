@@ -173,4 +173,6 @@ def export(
 
 
 def register(app: typer.Typer) -> None:
+    from facegate.research.training import spoof_cli  # noqa: F401  (adds ``train spoof``)
+
     app.add_typer(train_app, name="train")
