@@ -21,7 +21,7 @@ from facegate.features.access.devices import DeviceRegistry, StreamAuthenticator
 from facegate.features.access.models import DeviceRecord, SqlDeviceStore
 from facegate.features.access.protocol import CLOSE_UNAUTHORIZED, FrameHeader, StreamFrame, encode_frame
 from facegate.features.access.server import LatestFrame, StreamLoop
-from tests.unit.test_access_decisions import ident
+from tests.unit.features.access.test_access_decisions import ident
 
 API_KEY = "k-" + "7" * 30
 
