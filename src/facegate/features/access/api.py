@@ -47,10 +47,10 @@ async def stream(websocket: WebSocket) -> None:
     container: Any = websocket.app.state.container
     await websocket.accept()
     try:
-        actor = await run_in_threadpool(
-            container.stream_auth.authenticate,
-            bearer_of(websocket.headers.get("authorization")),
-            websocket.headers.get("x-api-key"),
+        bearer = bearer_of(websocket.headers.get("authorization"))
+        api_key = websocket.headers.get("x-api-key")
+        actor = await run_in_threadpool(  # first use builds the authenticator (database, key file)
+            lambda: container.stream_auth.authenticate(bearer, api_key)
         )
         access = await run_in_threadpool(lambda: container.access)  # first use loads the models
         await websocket.send_json(hello_message(actor, access.options.required_frames))
