@@ -11,7 +11,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 # Apps built by tests load models and galleries on first use, not at start (each test builds its
-# own app); tests/integration/test_preload.py checks the server's default, preload at start.
+# own app); tests/integration/app/test_preload.py checks the server's default, preload at start.
 os.environ.setdefault("FACEGATE_PRELOAD", "false")
 
 

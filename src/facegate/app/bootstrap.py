@@ -17,28 +17,29 @@ from facegate.core.vision.images import ImageLimits
 from facegate.core.vision.packs import EmbedderOptions, get_pack
 from facegate.core.vision.pipeline import FacePipeline
 from facegate.core.vision.quality import QualityThresholds
-from facegate.features.access.decisions import AccessOptions, AccessService  # stream (issue 7)
+from facegate.features.access.decisions import AccessOptions, AccessService
 from facegate.features.faces.compare import CompareService
 
-if TYPE_CHECKING:  # store (issue 4): imported lazily so importing the container opens nothing
+if TYPE_CHECKING:  # imported lazily so importing the container opens nothing
     from facegate.core.auth.credentials import Credentials
-    from facegate.core.domain import Identification, ImageArray  # stream (issue 7)
+    from facegate.core.domain import Identification, ImageArray
     from facegate.core.people.enrollment import EnrollmentService
+    from facegate.core.people.gallery import Gallery
     from facegate.core.people.identification import IdentificationService, TemplateSearch
     from facegate.core.store.audit import AuditLog
     from facegate.core.store.crypto import KeyStore, TemplateCipher
     from facegate.core.store.db import Database
 
-if TYPE_CHECKING:  # web accounts, login, voting (issue 6)
+if TYPE_CHECKING:  # web accounts, login, voting
     from facegate.core.auth.sessions import WebAuth
     from facegate.features.accounts.service import AccountService, FaceLogin
     from facegate.features.voting.service import VotingService
 
-if TYPE_CHECKING:  # bank lockers (issue 8)
+if TYPE_CHECKING:  # bank lockers
     from facegate.core.domain import FloatArray
     from facegate.features.lockers.service import LivenessCheck, LockerService
 
-if TYPE_CHECKING:  # liveness (issue 5)
+if TYPE_CHECKING:  # liveness
     from facegate.core.liveness.antispoof import PassiveAntiSpoof
     from facegate.core.liveness.service import LivenessService
 
@@ -51,7 +52,7 @@ class Container:
     def startup(self) -> None:
         """Called once when the server starts: create the data dir, warm the models."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.prepare_store()  # store (issue 4): template key + migrations to head
+        self.prepare_store()  # store: template key + migrations to head
 
     def preload(self) -> float:
         """Load the face models and the embedding model's in-memory gallery now; seconds taken.
@@ -69,7 +70,7 @@ class Container:
 
     def shutdown(self) -> None:
         """Called once when the server stops."""
-        if "database" in self.__dict__:  # store (issue 4)
+        if "database" in self.__dict__:  # store
             self.database.dispose()
 
     @cached_property
@@ -124,7 +125,7 @@ class Container:
     def compare(self) -> CompareService:
         return CompareService(self.pipeline, self.image_limits, self.match_threshold)
 
-    # --- real-time stream / access control (issue 7) ---
+    # --- real-time stream / access control ---
     @cached_property
     def access(self) -> AccessService:
         s = self.settings
@@ -155,7 +156,7 @@ class Container:
         self.prepare_store()
         return Credentials(self.database, self.audit)
 
-    # --- store, enrolment, identification (issue 4) ---
+    # --- store, enrolment, identification ---
     def prepare_store(self) -> None:
         """Create the data dir and template key (file, 0600) if needed; migrate to head."""
         with self._lock:
@@ -210,21 +211,27 @@ class Container:
         return MemorySearch(self.database, self.template_cipher)
 
     @cached_property
+    def gallery(self) -> Gallery:
+        """The enrolled people, shared by enrolment and identification."""
+        from facegate.core.people.gallery import Gallery
+
+        return Gallery(
+            self.database, self.pipeline, self.template_cipher, self.template_search,
+            self.audit, self.image_limits,
+        )
+
+    @cached_property
     def enrollment(self) -> EnrollmentService:
         from facegate.core.people.enrollment import EnrollmentService
 
-        return EnrollmentService(
-            self.database, self.pipeline, self.template_cipher, self.template_search,
-            self.audit, self.image_limits, store_face_images=self.settings.store_face_images,
-        )
+        return EnrollmentService(self.gallery, store_face_images=self.settings.store_face_images)
 
     @cached_property
     def identification(self) -> IdentificationService:
         from facegate.core.people.identification import IdentificationService
 
         return IdentificationService(
-            self.database, self.pipeline, self.template_cipher, self.template_search,
-            self.audit, self.image_limits, self.identify_threshold, self.settings.identify_top_k,
+            self.gallery, self.identify_threshold, self.settings.identify_top_k,
             verify_threshold=self.match_threshold,
         )
 
@@ -234,7 +241,7 @@ class Container:
         s = self.settings.identify_threshold
         return get_pack(self.settings.embedding_model).default_identify_threshold if s is None else s
 
-    # --- web accounts, login, voting (issue 6) ---
+    # --- web accounts, login, voting ---
     @cached_property
     def auth(self) -> WebAuth:
         from facegate.core.auth.sessions import (
@@ -259,10 +266,10 @@ class Container:
 
     @cached_property
     def face_login(self) -> FaceLogin:
-        from facegate.features.accounts.service import LivenessFaceLogin
+        from facegate.features.accounts.face import LivenessFaceLogin
 
         return LivenessFaceLogin(
-            lambda: self.liveness,  # liveness (issue 5)
+            lambda: self.liveness,  # liveness
             self.database,
             lambda: self.template_cipher,
             lambda: self.pipeline.model_name,
@@ -272,7 +279,8 @@ class Container:
 
     @cached_property
     def accounts(self) -> AccountService:
-        from facegate.features.accounts.service import AccountService, StoreFaceEnroller
+        from facegate.features.accounts.face import StoreFaceEnroller
+        from facegate.features.accounts.service import AccountService
 
         a = self.auth
         return AccountService(
@@ -286,7 +294,7 @@ class Container:
 
         return VotingService(self.database, self.audit, self.settings.voting_min_age)
 
-    # --- bank lockers (issue 8) ---
+    # --- bank lockers ---
     @cached_property
     def locker_liveness(self) -> LivenessCheck:
         from facegate.features.lockers.liveness import build_locker_liveness
@@ -340,7 +348,7 @@ class Container:
             identify, self.locker_liveness, options, live_face_similarity=live_face_similarity,
         )
 
-    # --- liveness (issue 5) ---
+    # --- liveness ---
     @cached_property
     def antispoof(self) -> PassiveAntiSpoof:
         from facegate.core.liveness.antispoof import DEFAULT_WEIGHTS, AntiSpoofModel, PassiveAntiSpoof

@@ -74,7 +74,7 @@ class Settings(VisionSettings):
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'facegate.db').resolve()}"
 
-    # --- real-time stream / access control (issue 7) ---
+    # --- real-time stream / access control ---
     stream_required_frames: int = Field(
         default=3, ge=1, description="Consecutive processed frames a person must be recognised in."
     )
@@ -105,7 +105,7 @@ class Settings(VisionSettings):
             raise ValueError("stream_test_delay_ms is a test hook: set FACEGATE_STREAM_TEST_MODE=1")
         return v
 
-    # --- store, enrolment, identification (issue 4) ---
+    # --- store, enrolment, identification ---
     template_key: SecretStr | None = Field(
         default=None,
         description="Base64 AES-256 key for templates; default: key file under data_dir/keys.",
@@ -135,7 +135,7 @@ class Settings(VisionSettings):
         "reembed` can rebuild templates for another model pack; off by default (data minimisation).",
     )
 
-    # --- web accounts, login, voting (issue 6) ---
+    # --- web accounts, login, voting ---
     web_cookie_secure: bool = Field(
         default=True, description="Mark cookies Secure (browsers treat http://localhost as secure)."
     )
@@ -152,7 +152,7 @@ class Settings(VisionSettings):
         default=60, ge=1, description="Failures are counted over this window; the lock lasts as long."
     )
     voting_min_age: int = Field(default=18, ge=0, le=120)
-    # --- evaluation / benchmarks (issue 3) ---
+    # --- evaluation / benchmarks ---
     test_data: Path | None = Field(
         default=None,
         description="Shared face data for `facegate bench` (lfw/, faces/); default ../shared/data.",
@@ -164,7 +164,7 @@ class Settings(VisionSettings):
         default="auto",
         description="Runs the SFace graphs: auto = OpenVINO when installed (faster), else onnxruntime.",
     )
-    # --- bank lockers (issue 8) ---
+    # --- bank lockers ---
     locker_secret: SecretStr | None = Field(
         default=None, description="HMAC secret of one-time locker keys (>= 32 characters)."
     )
@@ -185,7 +185,7 @@ class Settings(VisionSettings):
     locker_capture_seconds: float = Field(
         default=8.0, gt=0, le=60, description="How long the CLI records from a camera index."
     )
-    # --- liveness (issue 5) ---
+    # --- liveness ---
     testing: bool = Field(
         default=False, description="Test mode (FACEGATE_TESTING=1): allows test-only settings."
     )

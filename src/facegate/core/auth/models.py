@@ -1,4 +1,4 @@
-"""Tables of the web area (issue 6): accounts, login sessions, login attempts.
+"""Tables of the web area: accounts, login sessions, login attempts.
 
 Sessions and attempt counters live here (not in a process's memory) so that several server
 processes share them. A session row is keyed by the SHA-256 of its cookie token: a copy of the

@@ -269,6 +269,26 @@ def _frame_problem(frames: Sequence[FrameMeasurement], o: ChallengeOptions) -> s
     return None
 
 
+def _not_found(
+    label: str, since_step: int, since_start: int, o: ChallengeOptions, final: bool
+) -> tuple[ChallengeStatus, str | None]:
+    """A step not seen yet: failed when its time is up or no frames will come, else pending."""
+    if since_step > o.step_time_limit_ms or since_start > o.total_time_limit_ms:
+        return ChallengeStatus.FAILED, f"{label} not performed within {o.step_time_limit_ms / 1000:g} s"
+    if final:
+        return ChallengeStatus.FAILED, f"frames ended before {label} was performed"
+    return ChallengeStatus.PENDING, None
+
+
+def _too_late(label: str, elapsed: int, total: int, o: ChallengeOptions) -> str | None:
+    """Why a step that took ``elapsed`` ms (``total`` ms since the first frame) is too late."""
+    if elapsed > o.step_time_limit_ms:
+        return f"{label} took {elapsed / 1000:.1f} s, over the {o.step_time_limit_ms / 1000:g} s limit"
+    if total > o.total_time_limit_ms:
+        return f"challenge took over the {o.total_time_limit_ms / 1000:g} s limit"
+    return None
+
+
 def evaluate_challenge(
     steps: Sequence[Step],
     frames: Sequence[FrameMeasurement],
@@ -308,29 +328,13 @@ def evaluate_challenge(
                 f"{label}: head turned the wrong way (yaw {hit.yaw:.0f}° at frame {hit.frame})",
             )
         if hit is None:
-            if last_t - step_start > o.step_time_limit_ms or last_t - t0 > o.total_time_limit_ms:
-                return result(
-                    ChallengeStatus.FAILED,
-                    found,
-                    f"{label} not performed within {o.step_time_limit_ms / 1000:g} s",
-                )
-            if final:
-                return result(ChallengeStatus.FAILED, found, f"frames ended before {label} was performed")
-            return result(ChallengeStatus.PENDING, found, None)
+            status, reason = _not_found(label, last_t - step_start, last_t - t0, o, final)
+            return result(status, found, reason)
         end_t = ok[hit.end_pos].timestamp_ms
         elapsed = end_t - step_start
-        if elapsed > o.step_time_limit_ms:
-            return result(
-                ChallengeStatus.FAILED,
-                found,
-                f"{label} took {elapsed / 1000:.1f} s, over the {o.step_time_limit_ms / 1000:g} s limit",
-            )
-        if end_t - t0 > o.total_time_limit_ms:
-            return result(
-                ChallengeStatus.FAILED,
-                found,
-                f"challenge took over the {o.total_time_limit_ms / 1000:g} s limit",
-            )
+        late = _too_late(label, elapsed, end_t - t0, o)
+        if late:
+            return result(ChallengeStatus.FAILED, found, late)
         ev = hit.evidence
         found.append(
             StepEvidence(

@@ -19,14 +19,10 @@ from sqlalchemy.orm import Session
 
 from facegate.core.domain import AnalyzedFace, AuditEvent, FaceQuality, ImageArray
 from facegate.core.errors import FaceGateError, FaceQualityError
-from facegate.core.people.identification import TemplateSearch
+from facegate.core.people.gallery import Gallery, OnGallery
 from facegate.core.store import people as store
-from facegate.core.store.audit import AuditLog
-from facegate.core.store.crypto import TemplateCipher
-from facegate.core.store.db import Database
 from facegate.core.store.models import Person
-from facegate.core.vision.images import ImageLimits, decode_labeled
-from facegate.core.vision.pipeline import FacePipeline
+from facegate.core.vision.images import decode_labeled
 
 SOURCES = ("upload", "camera", "import")
 
@@ -84,30 +80,13 @@ def quality_dict(q: FaceQuality) -> dict[str, object]:
     }
 
 
-class EnrollmentService:
+class EnrollmentService(OnGallery):
     def __init__(
-        self,
-        db: Database,
-        pipeline: FacePipeline,
-        cipher: TemplateCipher,
-        search: TemplateSearch,
-        audit: AuditLog,
-        limits: ImageLimits,
-        model_version: str = "1",
-        store_face_images: bool = False,
+        self, gallery: Gallery, model_version: str = "1", store_face_images: bool = False
     ) -> None:
-        self.db = db
-        self.pipeline = pipeline
-        self.cipher = cipher
-        self.search = search
-        self.audit = audit
-        self.limits = limits
+        self.gallery = gallery
         self.model_version = model_version
         self.store_face_images = store_face_images
-
-    @property
-    def model(self) -> str:
-        return self.pipeline.model_name
 
     # ---- quality gate ----------------------------------------------------------------------
     def check_image(self, item: EnrollImage) -> tuple[AnalyzedFace | None, SampleOutcome]:

@@ -1,127 +1,33 @@
-"""1:1 verify and 1:N identify against the enrolled people.
-
-Search backends (``TemplateSearch``):
-- ``MemorySearch`` (SQLite, default): exact matrix product over an in-memory ``GalleryIndex`` per
-  model, loaded on first use, updated in place after each enrol/delete of this process, and
-  reloaded when the store's gallery revision moved (another worker changed it). The revision check
-  is one primary-key lookup per search.
-- ``PgVectorSearch`` (PostgreSQL): pgvector's cosine distance ``<=>`` over the HNSW index.
-"""
+"""1:1 verify and 1:N identify against the enrolled people (the ``Gallery``, see ``gallery.py``
+for the search backends ``MemorySearch`` and ``PgVectorSearch``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
-from sqlalchemy import text
 
 from facegate.core.domain import AnalyzedFace, AuditEvent, Candidate, FloatArray, Identification, ImageArray
 from facegate.core.errors import FaceGateError, NoFaceError, NotFoundError
-from facegate.core.matching.index import GalleryIndex, Hit
+from facegate.core.matching.index import Hit
 from facegate.core.matching.similarity import cosine_similarity
+from facegate.core.people.gallery import Gallery, MemorySearch, OnGallery, PgVectorSearch, TemplateSearch
 from facegate.core.store import people as store
-from facegate.core.store.audit import AuditLog
-from facegate.core.store.crypto import TemplateCipher
-from facegate.core.store.db import Database
-from facegate.core.vision.images import ImageLimits, decode_labeled
-from facegate.core.vision.pipeline import FaceChoice, FacePipeline
+from facegate.core.vision.images import decode_labeled
+from facegate.core.vision.pipeline import FaceChoice
 
 DEFAULT_TOP_K = 5
 
-
-class TemplateSearch(Protocol):
-    """Finds the most similar enrolled people (mean templates) for probe embeddings."""
-
-    def search(self, vectors: FloatArray, model: str, k: int) -> list[list[Hit]]: ...
-
-    def note_upsert(
-        self, model: str, person_id: int, external_id: str, display_name: str,
-        vector: FloatArray, revision: int,
-    ) -> None: ...
-
-    def note_remove(self, model: str, person_id: int, revision: int) -> None: ...
-
-
-class MemorySearch:
-    """Exact search over in-memory galleries kept in sync with the store's revision counter."""
-
-    def __init__(self, db: Database, cipher: TemplateCipher) -> None:
-        self.db = db
-        self.cipher = cipher
-        self._galleries: dict[str, GalleryIndex] = {}
-        self.reloads = 0
-
-    def gallery(self, model: str) -> GalleryIndex:
-        """The model's gallery, reloaded from the store if another process changed it."""
-        index = self._galleries.setdefault(model, GalleryIndex())
-        with self.db.session() as s:
-            revision = store.current_revision(s, model)
-            if revision != index.revision:
-                rows = store.load_gallery(s, self.cipher, model)
-                index.replace_all(
-                    rows.person_ids, rows.external_ids, rows.display_names, rows.vectors,
-                    rows.revision,
-                )
-                self.reloads += 1
-        return index
-
-    def search(self, vectors: FloatArray, model: str, k: int) -> list[list[Hit]]:
-        return self.gallery(model).search(vectors, k)
-
-    def note_upsert(
-        self, model: str, person_id: int, external_id: str, display_name: str,
-        vector: FloatArray, revision: int,
-    ) -> None:
-        index = self._galleries.get(model)
-        if index is not None and index.revision == revision - 1:
-            index.upsert(person_id, external_id, display_name, vector)
-            index.revision = revision
-
-    def note_remove(self, model: str, person_id: int, revision: int) -> None:
-        index = self._galleries.get(model)
-        if index is not None and index.revision == revision - 1:
-            index.remove(person_id)
-            index.revision = revision
-
-
-class PgVectorSearch:
-    """pgvector HNSW search (cosine) on PostgreSQL; nothing is kept in memory."""
-
-    def __init__(self, db: Database, ef_search: int = 400) -> None:
-        self.db = db
-        self.ef_search = ef_search
-
-    def search(self, vectors: FloatArray, model: str, k: int) -> list[list[Hit]]:
-        q = np.asarray(vectors, dtype=np.float32)
-        if q.ndim == 1:
-            q = q.reshape(1, -1)
-        dim = int(q.shape[1])
-        stmt = text(
-            f"SELECT p.id, p.external_id, p.display_name, "
-            f"1 - (v.embedding::vector({dim}) <=> CAST(:q AS vector({dim}))) AS similarity "
-            "FROM template_search_vectors v JOIN people p ON p.id = v.person_id "
-            f"WHERE v.dim = {dim} AND v.model = :model "
-            f"ORDER BY v.embedding::vector({dim}) <=> CAST(:q AS vector({dim})) LIMIT :k"
-        )
-        out = []
-        with self.db.session() as s:
-            s.execute(text(f"SET LOCAL hnsw.ef_search = {max(int(self.ef_search), k)}"))
-            for row in q:
-                literal = "[" + ",".join(f"{float(x):.8g}" for x in row) + "]"
-                rows = s.execute(stmt, {"q": literal, "model": model, "k": k}).all()
-                out.append([Hit(int(r[0]), r[1], r[2], float(r[3])) for r in rows])
-        return out
-
-    def note_upsert(
-        self, model: str, person_id: int, external_id: str, display_name: str,
-        vector: FloatArray, revision: int,
-    ) -> None:
-        """Nothing to do: the search vector row was written in the enrolment transaction."""
-
-    def note_remove(self, model: str, person_id: int, revision: int) -> None:
-        """Nothing to do: the row went with the person (cascade)."""
+__all__ = [
+    "DEFAULT_TOP_K",
+    "Gallery",
+    "IdentificationService",
+    "MemorySearch",
+    "PgVectorSearch",
+    "TemplateSearch",
+    "Verification",
+]
 
 
 @dataclass(frozen=True)
@@ -142,32 +48,15 @@ class Verification:
         return "granted" if self.verified else "denied"
 
 
-class IdentificationService:
+class IdentificationService(OnGallery):
     def __init__(
-        self,
-        db: Database,
-        pipeline: FacePipeline,
-        cipher: TemplateCipher,
-        search: TemplateSearch,
-        audit: AuditLog,
-        limits: ImageLimits,
-        threshold: float,
-        top_k: int = DEFAULT_TOP_K,
+        self, gallery: Gallery, threshold: float, top_k: int = DEFAULT_TOP_K,
         verify_threshold: float | None = None,
     ) -> None:
-        self.db = db
-        self.pipeline = pipeline
-        self.cipher = cipher
-        self.search = search
-        self.audit = audit
-        self.limits = limits
+        self.gallery = gallery
         self.threshold = threshold  # 1:N: stricter, a probe meets every enrolled person
         self.verify_threshold = threshold if verify_threshold is None else verify_threshold  # 1:1
         self.top_k = top_k
-
-    @property
-    def model(self) -> str:
-        return self.pipeline.model_name
 
     # ---- 1:N -------------------------------------------------------------------------------
     def identify_image(

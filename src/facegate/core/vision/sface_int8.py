@@ -50,10 +50,25 @@ _INT8_VERSION = 2  # bump when the build or the calibration changes
 
 def _clean(model: Any) -> None:
     """Steps 1 and 2 on ``model`` (an ``onnx.ModelProto`` from ``convert_sface_to_float``)."""
-    from onnx import helper
     from onnx import numpy_helper as nh
 
     g = model.graph
+    arr, nodes = _fold_constants(g)
+    kept, bn1 = _fold_batchnorms(nodes, arr)
+    if bn1 is not None:
+        _fold_into_gemm(kept, arr, bn1)
+    out = _restore_prelus(kept, arr)
+    used = {i for n in out for i in n.input}
+    del g.node[:]
+    g.node.extend(out)
+    del g.initializer[:]
+    g.initializer.extend(nh.from_array(np.asarray(arr[k]), name=k) for k in sorted(used) if k in arr)
+
+
+def _fold_constants(g: Any) -> tuple[dict[str, np.ndarray], list[Any]]:
+    """Initializers, Constant nodes and constant Reshapes as arrays; the other nodes."""
+    from onnx import numpy_helper as nh
+
     arr = {t.name: nh.to_array(t) for t in g.initializer}
     nodes = []
     for n in g.node:
@@ -63,8 +78,15 @@ def _clean(model: Any) -> None:
             arr[n.output[0]] = nh.to_array(n.attribute[0].t)
         else:
             nodes.append(n)
+    return arr, nodes
+
+
+def _fold_batchnorms(
+    nodes: list[Any], arr: dict[str, np.ndarray]
+) -> tuple[list[Any], tuple[np.ndarray, np.ndarray] | None]:
+    """BatchNorms folded into their Conv/Gemm, Dropouts dropped; the BN left before Flatten."""
     prod = {o: n for n in nodes for o in n.output}
-    cons: dict[str, list] = {}
+    cons: dict[str, list[Any]] = {}
     for n in nodes:
         for i in n.input:
             cons.setdefault(i, []).append(n)
@@ -79,17 +101,7 @@ def _clean(model: Any) -> None:
             sh = beta - mean * sc
             p = prod.get(n.input[0])
             if p is not None and p.op_type in ("Conv", "Gemm") and len(cons[n.input[0]]) == 1:
-                w = arr[p.input[1]]
-                shape = (-1, 1, 1, 1) if p.op_type == "Conv" else (-1, 1)
-                bias = arr[p.input[2]] if len(p.input) > 2 else np.zeros(w.shape[0], np.float32)
-                arr[p.input[1] + "_f"] = (w * sc.reshape(shape)).astype(np.float32)
-                arr[p.input[1] + "_fb"] = (bias * sc + sh).astype(np.float32)
-                p.input[1] = p.input[1] + "_f"
-                if len(p.input) > 2:
-                    p.input[2] = p.input[1] + "b"
-                else:
-                    p.input.append(p.input[1] + "b")
-                p.output[0] = n.output[0]
+                _scale_producer(p, n, arr, sc, sh)
                 continue
             bn1 = (sc, sh)  # the BN between the last PRelu and Flatten: folded into the Gemm
             rename[n.output[0]] = n.input[0]
@@ -103,31 +115,49 @@ def _clean(model: Any) -> None:
             while i in rename:
                 i = rename[i]
             n.input[k] = i
-    if bn1 is not None:
-        gemm = next(n for n in kept if n.op_type == "Gemm")
-        w, b = arr[gemm.input[1]], arr[gemm.input[2]]
-        hw = w.shape[1] // bn1[0].size
-        scf, shf = np.repeat(bn1[0], hw), np.repeat(bn1[1], hw)
-        arr[gemm.input[2] + "_g"] = (b + w @ shf).astype(np.float32)
-        arr[gemm.input[1] + "_g"] = (w * scf[None]).astype(np.float32)
-        gemm.input[1] += "_g"
-        gemm.input[2] += "_g"
-    # PRelu as written by sface_onnx._expand_prelu, either form, back to one PRelu node:
-    # v2: Add(Relu(y), Mul(Min(y, 0), slope));  v3: Add(Conv_dw1x1(Min(y, 0), slope - 1), y)
+    return kept, bn1
+
+
+def _scale_producer(
+    p: Any, bn: Any, arr: dict[str, np.ndarray], sc: np.ndarray, sh: np.ndarray
+) -> None:
+    """Fold the BatchNorm ``bn`` (scale ``sc``, shift ``sh``) into its Conv/Gemm ``p``."""
+    w = arr[p.input[1]]
+    shape = (-1, 1, 1, 1) if p.op_type == "Conv" else (-1, 1)
+    bias = arr[p.input[2]] if len(p.input) > 2 else np.zeros(w.shape[0], np.float32)
+    arr[p.input[1] + "_f"] = (w * sc.reshape(shape)).astype(np.float32)
+    arr[p.input[1] + "_fb"] = (bias * sc + sh).astype(np.float32)
+    p.input[1] = p.input[1] + "_f"
+    if len(p.input) > 2:
+        p.input[2] = p.input[1] + "b"
+    else:
+        p.input.append(p.input[1] + "b")
+    p.output[0] = bn.output[0]
+
+
+def _fold_into_gemm(
+    kept: list[Any], arr: dict[str, np.ndarray], bn1: tuple[np.ndarray, np.ndarray]
+) -> None:
+    gemm = next(n for n in kept if n.op_type == "Gemm")
+    w, b = arr[gemm.input[1]], arr[gemm.input[2]]
+    hw = w.shape[1] // bn1[0].size
+    scf, shf = np.repeat(bn1[0], hw), np.repeat(bn1[1], hw)
+    arr[gemm.input[2] + "_g"] = (b + w @ shf).astype(np.float32)
+    arr[gemm.input[1] + "_g"] = (w * scf[None]).astype(np.float32)
+    gemm.input[1] += "_g"
+    gemm.input[2] += "_g"
+
+
+def _restore_prelus(kept: list[Any], arr: dict[str, np.ndarray]) -> list[Any]:
+    """PRelu as written by sface_onnx._expand_prelu, either form, back to one PRelu node:
+    v2: Add(Relu(y), Mul(Min(y, 0), slope));  v3: Add(Conv_dw1x1(Min(y, 0), slope - 1), y)."""
+    from onnx import helper
+
     prod = {o: n for n in kept for o in n.output}
     out = []
     skip: set[int] = set()
     for n in kept:
-        found: tuple[str, np.ndarray, tuple[Any, ...]] | None = None
-        if n.op_type == "Add" and len(n.input) == 2:
-            pa, pb = (prod.get(i) for i in n.input)
-            if pa is not None and pb is not None and pa.op_type == "Relu" and pb.op_type == "Mul" \
-                    and prod.get(pb.input[0]) is not None and prod[pb.input[0]].op_type == "Min":
-                found = (pa.input[0], arr[pb.input[1]].reshape(-1), (pa, pb, prod[pb.input[0]]))
-            elif pa is not None and pa.op_type == "Conv" and pa.input[1] in arr \
-                    and prod.get(pa.input[0]) is not None and prod[pa.input[0]].op_type == "Min" \
-                    and prod[pa.input[0]].input[0] == n.input[1]:
-                found = (n.input[1], arr[pa.input[1]].reshape(-1) + 1.0, (pa, prod[pa.input[0]]))
+        found = _prelu_pattern(n, prod, arr)
         if found is not None:
             y, s, dead = found
             skip.update(id(x) for x in dead)
@@ -136,12 +166,24 @@ def _clean(model: Any) -> None:
             out.append(helper.make_node("PRelu", [y, z + "_slope"], [z]))
             continue
         out.append(n)
-    out = [n for n in out if id(n) not in skip]
-    used = {i for n in out for i in n.input}
-    del g.node[:]
-    g.node.extend(out)
-    del g.initializer[:]
-    g.initializer.extend(nh.from_array(np.asarray(arr[k]), name=k) for k in sorted(used) if k in arr)
+    return [n for n in out if id(n) not in skip]
+
+
+def _prelu_pattern(
+    n: Any, prod: dict[str, Any], arr: dict[str, np.ndarray]
+) -> tuple[str, np.ndarray, tuple[Any, ...]] | None:
+    """(input, slope, nodes to drop) when the Add ``n`` ends an expanded PRelu."""
+    if n.op_type != "Add" or len(n.input) != 2:
+        return None
+    pa, pb = (prod.get(i) for i in n.input)
+    if pa is not None and pb is not None and pa.op_type == "Relu" and pb.op_type == "Mul" \
+            and prod.get(pb.input[0]) is not None and prod[pb.input[0]].op_type == "Min":
+        return (pa.input[0], arr[pb.input[1]].reshape(-1), (pa, pb, prod[pb.input[0]]))
+    if pa is not None and pa.op_type == "Conv" and pa.input[1] in arr \
+            and prod.get(pa.input[0]) is not None and prod[pa.input[0]].op_type == "Min" \
+            and prod[pa.input[0]].input[0] == n.input[1]:
+        return (n.input[1], arr[pa.input[1]].reshape(-1) + 1.0, (pa, prod[pa.input[0]]))
+    return None
 
 
 def _equalize_pairs(model: Any) -> list[tuple[Any, Any]]:

@@ -12,7 +12,7 @@ the source model changes.
 Preprocessing replicates ``cv::FaceRecognizerSF::feature``, which calls
 ``dnn::blobFromImage(aligned, 1.0, Size(112, 112), Scalar(0, 0, 0), swapRB=true, crop=false)``:
 BGR → RGB, raw 0..255 values, NCHW. The graph itself then subtracts 127.5 and multiplies by 1/128.
-The embeddings match OpenCV's to cosine ≥ 0.999 (tests/integration/test_sface_onnx.py), so
+The embeddings match OpenCV's to cosine ≥ 0.999 (tests/integration/core/vision/test_sface_onnx.py), so
 templates made by either implementation are interchangeable: both are named ``sface``.
 """
 

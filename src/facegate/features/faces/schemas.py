@@ -68,7 +68,7 @@ class HealthOut(BaseModel):
     version: str
 
 
-# --- people, enrolment, verify, identify (issue 4) ---
+# --- people, enrolment, verify, identify ---
 class TemplateOut(BaseModel):
     id: int
     model: str

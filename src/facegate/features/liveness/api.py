@@ -66,7 +66,9 @@ class LivenessSessionOut(BaseModel):
 @router.post("/sessions", response_model=LivenessSessionOut, status_code=201)
 async def create_session(container: ContainerDep, caller: Caller) -> LivenessSessionOut:
     """Start a challenge: perform ``steps`` in order, each within the step time limit."""
-    session = await run_in_threadpool(container.liveness.create_session, None, caller.name)
+    session = await run_in_threadpool(  # the first call builds the service (loads the models)
+        lambda: container.liveness.create_session(None, caller.name)
+    )
     return LivenessSessionOut.of(session, with_nonce=True)
 
 
@@ -81,7 +83,7 @@ async def add_frames(
     final: bool = Form(False, description="True when no more frames will come"),
 ) -> LivenessSessionOut:
     """Add a batch of timestamped frames; the server measures them and decides."""
-    service = container.liveness
+    service = await run_in_threadpool(lambda: container.liveness)  # first use loads the models
     if len(frames) > service.config.max_batch_frames:
         raise TooManyFramesError(
             f"{len(frames)} frames in one batch; at most {service.config.max_batch_frames}"
@@ -101,5 +103,5 @@ async def add_frames(
 
 @router.get("/sessions/{session_id}", response_model=LivenessSessionOut)
 async def get_session(session_id: str, container: ContainerDep, caller: Caller) -> LivenessSessionOut:
-    session = await run_in_threadpool(container.liveness.get_session, session_id)
+    session = await run_in_threadpool(lambda: container.liveness.get_session(session_id))
     return LivenessSessionOut.of(session)

@@ -5,7 +5,7 @@ Migration: ``versions/0005_lockers.py``. Guarantees kept by the database itself:
 * one active assignment per locker: unique index on ``locker_assignments.locker_id`` where
   ``ended_at IS NULL``;
 * a key is used at most once: it is consumed by a conditional ``UPDATE … WHERE used_at IS NULL``
-  whose row count says who won (see ``facegate.features.lockers.service``);
+  whose row count says who won (see ``facegate.features.lockers.repository.consume_key``);
 * wrong-key attempts are counted in ``locker_keys.attempts`` (not in a process's memory).
 
 Keys are stored only as HMAC-SHA256 (``digest``); see ``facegate.features.lockers.keys``.

@@ -33,7 +33,8 @@ async def kiosk_access_page(request: Request, c: ContainerDep) -> Response:
 
 
 @router.get("/kiosk/lockers/register", response_class=HTMLResponse)
-async def kiosk_register_page(request: Request, staff: Staff) -> HTMLResponse:
+def kiosk_register_page(request: Request, staff: Staff) -> HTMLResponse:
+    """Sync: ``web_context`` reads the session from the database (run in the thread pool)."""
     from facegate.core.web.deps import web_context
 
     ctx = web_context(request)

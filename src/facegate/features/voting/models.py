@@ -1,4 +1,4 @@
-"""Tables of the voting module (issue 6): elections, parties, voters, votes.
+"""Tables of the voting module: elections, parties, voters, votes.
 
 One vote per voter and election is a database constraint (``uq_votes_election_voter``), not a
 check in the page: a second insert fails even when two processes race.

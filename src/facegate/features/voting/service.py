@@ -11,14 +11,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from facegate.core.domain import AuditEvent
 from facegate.core.errors import ConflictError, FaceGateError, NotFoundError, PermissionDeniedError
 from facegate.core.store.audit import Auditor
 from facegate.core.store.db import Database, utcnow
-from facegate.features.voting.models import Election, Party, Vote, Voter
+from facegate.features.voting import repository as repo
+from facegate.features.voting.models import Voter
 
 Clock = Callable[[], datetime]
 MAX_PARTIES = 30
@@ -94,37 +94,29 @@ class VotingService:
         if closes_at <= opens_at:
             raise FaceGateError("the election must close after it opens")
         with self.db.session(write=True) as s:
-            e = Election(title=t, opens_at=opens_at, closes_at=closes_at, created_by=actor)
-            s.add(e)
-            s.flush()
-            for i, name in enumerate(names):
-                s.add(Party(election_id=e.id, name=name, position=i))
-            s.flush()
-            eid = e.id
+            eid = repo.add_election(s, t, names, opens_at, closes_at, actor)
         self.audit.record(AuditEvent("election.create", "ok", actor=actor, subject=str(eid),
                                      details={"title": t, "parties": names}))
         return self.get_election(eid)
 
     def list_elections(self) -> list[ElectionInfo]:
         with self.db.session() as s:
-            ids = s.scalars(select(Election.id).order_by(Election.opens_at.desc())).all()
+            ids = repo.election_ids(s)
         return [self.get_election(i) for i in ids]
 
     def get_election(self, election_id: int) -> ElectionInfo:
         with self.db.session() as s:
-            e = s.get(Election, election_id)
+            e = repo.election(s, election_id)
             if e is None:
                 raise NotFoundError(f"no election {election_id}")
-            parties = s.scalars(
-                select(Party).where(Party.election_id == e.id).order_by(Party.position)
-            ).all()
+            parties = repo.parties(s, e.id)
             return ElectionInfo(e.id, e.title, e.opens_at, e.closes_at,
                                 tuple(PartyInfo(p.id, p.name) for p in parties))
 
     # ---- voters ----------------------------------------------------------------------------
     def voter_of(self, account_id: int) -> VoterInfo | None:
         with self.db.session() as s:
-            v = s.scalar(select(Voter).where(Voter.account_id == account_id))
+            v = repo.voter_of(s, account_id)
             return _voter_info(v) if v else None
 
     def register_voter(
@@ -143,7 +135,7 @@ class VotingService:
             if age_on(date_of_birth, today) < self.min_age:
                 raise PermissionDeniedError(f"voters must be at least {self.min_age} years old")
             with self.db.session(write=True) as s:
-                if s.scalar(select(Voter).where(Voter.account_id == account_id)) is not None:
+                if repo.voter_of(s, account_id) is not None:
                     raise ConflictError("your voter details are already recorded")
                 v = Voter(account_id=account_id, full_name=name, date_of_birth=date_of_birth,
                           voter_number=number)
@@ -164,9 +156,7 @@ class VotingService:
     # ---- votes -----------------------------------------------------------------------------
     def has_voted(self, election_id: int, voter_id: int) -> bool:
         with self.db.session() as s:
-            return s.scalar(
-                select(Vote.id).where(Vote.election_id == election_id, Vote.voter_id == voter_id)
-            ) is not None
+            return repo.has_vote(s, election_id, voter_id)
 
     def cast_vote(self, election_id: int, account_id: int, party_id: int, username: str) -> None:
         """One vote; refused (and audited) when closed, no voter details, a foreign party or a
@@ -182,9 +172,8 @@ class VotingService:
             if party_id not in {p.id for p in election.parties}:
                 raise FaceGateError("choose one of the parties on the ballot")
             with self.db.session(write=True) as s:
-                s.add(Vote(election_id=election_id, voter_id=voter.id, party_id=party_id))
                 try:
-                    s.flush()
+                    repo.add_vote(s, election_id, voter.id, party_id)
                 except IntegrityError:
                     raise ConflictError("you have already voted in this election") from None
         except FaceGateError as exc:
@@ -197,12 +186,7 @@ class VotingService:
     def results(self, election_id: int) -> Results:
         election = self.get_election(election_id)
         with self.db.session() as s:
-            rows = s.execute(
-                select(Vote.party_id, func.count())
-                .where(Vote.election_id == election_id)
-                .group_by(Vote.party_id)
-            ).all()
-        by_party = {int(pid): int(n) for pid, n in rows}
+            by_party = repo.counts_by_party(s, election_id)
         total = sum(by_party.values())
         counts = tuple(
             PartyCount(p, by_party.get(p.id, 0), by_party.get(p.id, 0) / total if total else 0.0)

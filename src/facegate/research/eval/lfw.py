@@ -265,14 +265,8 @@ def summarize(
     return results, figures
 
 
-def evaluate_lfw(
-    model: str,
-    pipeline_for: Callable[[str], FacePipeline],
-    options: LfwOptions,
-    members: Sequence[str] = (),
-    shipped_threshold: float | None = None,
-) -> LfwReport:
-    """Run the LFW protocol for ``model`` (or the fusion of ``members``, if given)."""
+def _protocol_pairs(options: LfwOptions) -> list[Pair]:
+    """The protocol's pairs (of the chosen folds); ``LfwDataError`` when LFW is missing."""
     if not options.pairs_file.is_file() or not options.images_dir.is_dir():
         raise LfwDataError(
             f"LFW not found at {options.lfw_dir} (expected pairs.txt and lfw-deepfunneled/)"
@@ -284,10 +278,14 @@ def evaluate_lfw(
         if bad:
             raise LfwDataError(f"folds are numbered 1 to 10, got {bad}")
         pairs = [p for p in pairs if p.fold in wanted]
-    rels = sorted({p.path_a for p in pairs} | {p.path_b for p in pairs})
-    labels = np.array([p.same for p in pairs], dtype=bool)
-    folds = np.array([p.fold for p in pairs])
-    names = list(members) or [model]
+    return pairs
+
+
+def _member_scores(
+    names: Sequence[str], pipeline_for: Callable[[str], FacePipeline], options: LfwOptions,
+    pairs: list[Pair], rels: list[str],
+) -> tuple[list[np.ndarray], set[str]]:
+    """Each model's pair scores, and the images where some model found no face."""
     member_scores = []
     missing: set[str] = set()
     for name in names:
@@ -300,6 +298,23 @@ def evaluate_lfw(
         )
         missing |= {r for r, v in vectors.items() if v is None}
         member_scores.append(score_pairs(pairs, vectors))
+    return member_scores, missing
+
+
+def evaluate_lfw(
+    model: str,
+    pipeline_for: Callable[[str], FacePipeline],
+    options: LfwOptions,
+    members: Sequence[str] = (),
+    shipped_threshold: float | None = None,
+) -> LfwReport:
+    """Run the LFW protocol for ``model`` (or the fusion of ``members``, if given)."""
+    pairs = _protocol_pairs(options)
+    rels = sorted({p.path_a for p in pairs} | {p.path_b for p in pairs})
+    labels = np.array([p.same for p in pairs], dtype=bool)
+    folds = np.array([p.fold for p in pairs])
+    names = list(members) or [model]
+    member_scores, missing = _member_scores(names, pipeline_for, options, pairs, rels)
     matrix = np.stack(member_scores, axis=1)
     member_figures: list[dict[str, object]] = []
     fusion_folds: list[FusionFold] = []

@@ -5,7 +5,6 @@ PyTorch is imported only inside these commands, so the rest of the CLI works wit
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,14 +15,19 @@ from facegate.core.cli import container, fail
 if TYPE_CHECKING:
     from facegate.research.training.data import CropCache, IdentitySplit
 
-DEFAULT_LFW = Path(os.environ.get("FACEGATE_TEST_DATA", "../shared/data")) / "lfw"
 
 train_app = typer.Typer(
     help="Train, evaluate and export a Siamese face verifier on LFW (needs: pip install torch==2.13.0).",
     no_args_is_help=True,
 )
 
-LfwOpt = Annotated[Path, typer.Option("--lfw", help="LFW folder with pairs.txt and lfw-deepfunneled/")]
+LfwOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--lfw",
+        help="LFW folder with pairs.txt and lfw-deepfunneled/ (default: <FACEGATE_TEST_DATA>/lfw)",
+    ),
+]
 FoldsOpt = Annotated[
     str, typer.Option("--eval-folds", help="LFW folds held out for evaluation (1-based), e.g. 6-10")
 ]
@@ -38,7 +42,15 @@ def _need_torch() -> None:
         ) from None
 
 
-def _lfw_data(lfw: Path, eval_folds: str, seed: int) -> tuple[CropCache, IdentitySplit]:
+def _lfw_dir(option: Path | None) -> Path:
+    """``--lfw``, else ``<FACEGATE_TEST_DATA>/lfw`` (settings, read now), else ../shared/data/lfw."""
+    if option is not None:
+        return option
+    configured = container().settings.test_data
+    return (configured if configured is not None else Path("..") / "shared" / "data") / "lfw"
+
+
+def _lfw_data(option: Path | None, eval_folds: str, seed: int) -> tuple[CropCache, IdentitySplit]:
     from facegate.research.training.data import (
         list_images,
         load_lfw_pairs,
@@ -47,6 +59,7 @@ def _lfw_data(lfw: Path, eval_folds: str, seed: int) -> tuple[CropCache, Identit
         split_identities,
     )
 
+    lfw = _lfw_dir(option)
     if not (lfw / "pairs.txt").is_file() or not (lfw / "lfw-deepfunneled").is_dir():
         raise fail(f"LFW not found at {lfw} (need pairs.txt and lfw-deepfunneled/); use --lfw")
     try:
@@ -61,7 +74,7 @@ def _lfw_data(lfw: Path, eval_folds: str, seed: int) -> tuple[CropCache, Identit
 
 @train_app.command("siamese")
 def train_siamese(
-    lfw: LfwOpt = DEFAULT_LFW,
+    lfw: LfwOpt = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Run folder (default: <data_dir>/training/siamese)")
     ] = None,
@@ -117,7 +130,7 @@ def train_siamese(
 @train_app.command("evaluate")
 def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="A .pt checkpoint (best.pt or last.pt)")],
-    lfw: LfwOpt = DEFAULT_LFW,
+    lfw: LfwOpt = None,
 ) -> None:
     """Re-evaluate a checkpoint on the folds it was held out from; reports go next to it."""
     _need_torch()

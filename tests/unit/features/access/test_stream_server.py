@@ -28,7 +28,7 @@ from facegate.features.access.protocol import (
 )
 from facegate.features.access.server import LatestFrame, StreamLoop
 from tests.auth_helpers import make_key
-from tests.unit.test_access_decisions import ident
+from tests.unit.features.access.test_access_decisions import ident
 
 
 class FakeAudit:

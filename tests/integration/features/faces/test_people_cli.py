@@ -23,7 +23,7 @@ from facegate.core import cli as common
 from tests.integration.store_helpers import cli_runner
 from tests.store_backends import BACKENDS, database_url
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 
 
 @pytest.fixture(params=BACKENDS)

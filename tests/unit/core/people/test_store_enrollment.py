@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from facegate.core.errors import ConflictError, FaceQualityError, NoFaceError, NotFoundError
 from facegate.core.people.enrollment import EnrollImage, EnrollmentService, EnrollMode
+from facegate.core.people.gallery import Gallery
 from facegate.core.people.identification import (
     IdentificationService,
     MemorySearch,
@@ -48,12 +49,9 @@ class Stack:
         )
         self.audit = AuditLog(self.db)
         pipe: Any = FakePipeline()
-        self.enroll = EnrollmentService(
-            self.db, pipe, self.cipher, self.search, self.audit, ImageLimits()
-        )
-        self.ident = IdentificationService(
-            self.db, pipe, self.cipher, self.search, self.audit, ImageLimits(), THRESHOLD, top_k=3
-        )
+        gallery = Gallery(self.db, pipe, self.cipher, self.search, self.audit, ImageLimits())
+        self.enroll = EnrollmentService(gallery)
+        self.ident = IdentificationService(gallery, THRESHOLD, top_k=3)
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from facegate.core.store.audit import AuditQuery
-from tests.unit.test_voting_pages import logged_in, make_admin
-from tests.unit.test_web_pages import Web, build_web
+from tests.unit.features.accounts.test_web_pages import Web, build_web
+from tests.unit.features.voting.test_voting_pages import logged_in, make_admin
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from facegate.core.errors import ConflictError
 from facegate.core.store.crypto import KeyRing, TemplateCipher
 from facegate.core.store.db import Database
 from tests.store_backends import backend_url  # noqa: F401  (fixture)
-from tests.unit.test_liveness_service import BLINK, OPEN, make_service, timed
+from tests.unit.core.liveness.test_liveness_service import BLINK, OPEN, make_service, timed
 
 
 def test_pass_consume_and_conflict_on_each_backend(backend_url: str) -> None:  # noqa: F811

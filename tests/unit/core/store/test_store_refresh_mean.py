@@ -11,8 +11,8 @@ from sqlalchemy import delete, select
 from facegate.core.store import people as store
 from facegate.core.store.models import FaceTemplate, Person, TemplateSearchVector
 from tests.store_backends import backend_url  # noqa: F401  (fixture)
+from tests.unit.core.people.test_store_enrollment import Stack
 from tests.unit.fake_pipeline import fake_image
-from tests.unit.test_store_enrollment import Stack
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from facegate.core.errors import ConflictError, PermissionDeniedError
 from facegate.core.store.audit import AuditQuery
 from facegate.features.voting.models import Vote, Voter
 from facegate.features.voting.service import VotingService, age_on
-from tests.unit.test_web_pages import Web, build_web, csrf_of, login, register
+from tests.unit.features.accounts.test_web_pages import Web, build_web, csrf_of, login, register
 
 
 @pytest.fixture

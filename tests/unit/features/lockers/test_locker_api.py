@@ -27,7 +27,7 @@ from facegate.features.lockers.actuator import LoggingActuator
 from facegate.features.lockers.keys import KeyHasher, KeyPolicy
 from facegate.features.lockers.service import LockerOptions, LockerService
 from tests.auth_helpers import bearer, make_key
-from tests.unit.test_locker_service import FakeEnroller, FakeIdentify, FakeLiveness
+from tests.unit.features.lockers.test_locker_service import FakeEnroller, FakeIdentify, FakeLiveness
 
 ALICE, STRANGER = 1, 9
 
