@@ -713,6 +713,10 @@ class LockerService:
         right = self.hasher.matches(key, snapshot.digest, ref=snapshot.ref,
                                     customer_id=snapshot.customer_id, locker_number=number)
         if not right:
+            replaced = self._replaced_key_ref(key, snapshot, number)
+            if replaced is not None:  # an older key of this customer: say so, count nothing
+                self._refuse_open(number, snapshot.customer_id, actor, "replaced",
+                                  REPLACED_MESSAGE, ref=replaced)
             self._wrong_key(snapshot, number, now, actor)
         if not self._consume(snapshot, number, now, actor):
             self._refuse_after_race(snapshot, number, now, actor)
@@ -729,6 +733,30 @@ class LockerService:
             self._log(s, "locker.open", "opened", actor, number, snapshot.customer_id,
                       details={"ref": snapshot.ref, "actuator": self.actuator.name})
         return OpenResult(number, snapshot.customer_id, snapshot.ref, now, self.actuator.name)
+
+    def _replaced_key_ref(self, key: str, k: _KeySnapshot, number: int) -> str | None:
+        """The ref of a recent key of the same customer and locker that a newer key replaced
+        (revoked, never used or burnt) and that ``key`` is, or None. A stranger gains nothing:
+        only someone who holds an issued key can match one."""
+        with self.db.session() as s:
+            latest = s.get(LockerKey, k.id)
+            if latest is None:
+                return None
+            older = s.scalars(
+                select(LockerKey)
+                .where(LockerKey.locker_id == latest.locker_id, LockerKey.id != latest.id,
+                       LockerKey.customer_pk == latest.customer_pk,
+                       LockerKey.revoked_at.is_not(None), LockerKey.used_at.is_(None),
+                       LockerKey.burnt_at.is_(None))
+                .order_by(LockerKey.issued_at.desc(), LockerKey.id.desc())
+                .limit(REPLACED_KEYS_CHECKED)
+            ).all()
+            refs = [(row.ref, row.digest) for row in older]
+        for ref, digest in refs:
+            if self.hasher.matches(key, digest, ref=ref, customer_id=k.customer_id,
+                                   locker_number=number):
+                return ref
+        return None
 
     def _consume(self, k: _KeySnapshot, number: int, now: datetime, actor: str | None) -> bool:
         """Mark the key used iff it still is usable; the row count decides who won."""
@@ -861,6 +889,12 @@ class LockerService:
                       details={"code": exc.code, "message": exc.message,
                                **({} if known else {"locker_requested": number})})
 
+
+REPLACED_KEYS_CHECKED = 5
+REPLACED_MESSAGE = (
+    "this key was replaced by a newer one (each new key cancels the earlier ones): use the "
+    "newest key; this entry did not count as a wrong attempt"
+)
 
 _STATE_MESSAGES = {
     KeyStatus.USED: "this key has already been used; request a new one at the kiosk",
