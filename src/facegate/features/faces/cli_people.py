@@ -14,7 +14,7 @@ from facegate.core.cli import container, fail, print_json
 from facegate.core.domain import Identification
 from facegate.core.people.enrollment import EnrollImage, EnrollmentResult, sha256_of
 from facegate.core.store.people import PersonInfo
-from facegate.core.vision.draw import GREEN, RED, draw_face
+from facegate.core.vision.draw import GREEN, RED, draw_labelled
 from facegate.core.vision.images import decode_labeled
 
 people_app = typer.Typer(help="Enrol, list, show, import and remove people.", no_args_is_help=True)
@@ -261,9 +261,11 @@ def identify(
     results = c.identification.identify_image(item.image, actor=ACTOR)
     if out is not None:
         canvas = item.image.copy()
-        for r in results:
-            sim = r.candidates[0].similarity if r.candidates else 0.0
-            draw_face(canvas, r.face.face, f"{r.label} {sim:.2f}", GREEN if r.known else RED)
+        draw_labelled(canvas, [
+            (r.face.face, f"{r.label} {r.candidates[0].similarity if r.candidates else 0.0:.2f}",
+             GREEN if r.known else RED)
+            for r in results
+        ])
         if not cv2.imwrite(str(out), canvas):
             raise fail(f"cannot write {out}")
     if as_json:
