@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
+from typing import IO
 
 QUIET_ENV = {"GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "3", "GLOG_logtostderr": "0"}
 
@@ -29,7 +30,7 @@ NOISE = re.compile(
 _lock = threading.Lock()
 _depth = 0
 _saved_fd: int | None = None
-_capture: tempfile._TemporaryFileWrapper[bytes] | None = None
+_capture: IO[bytes] | None = None
 
 
 def quiet_environment() -> None:
@@ -53,13 +54,15 @@ def native_noise_filtered() -> Iterator[None]:
     global _depth, _saved_fd, _capture
     with _lock:
         if _depth == 0:
+            capture: IO[bytes] | None = None
+            saved: int | None = None
             try:
                 sys.stderr.flush()
                 capture = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the block ends
                 saved = os.dup(2)
                 os.dup2(capture.fileno(), 2)
             except (OSError, ValueError):  # no fd 2 (embedded use): nothing to filter
-                capture, saved = None, None  # type: ignore[assignment]
+                capture, saved = None, None
             _capture, _saved_fd = capture, saved
         _depth += 1
     try:
