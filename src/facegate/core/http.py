@@ -67,6 +67,7 @@ HTTP_STATUS: dict[str, int] = {
     "speed_data": 400,
     "anchor_unavailable": 400,
     "actuator_error": 502,  # the lock controller failed: a gateway error, not the caller's
+    "server_unreachable": 502,  # the stream client could not reach the server
 }
 
 
