@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -48,7 +49,7 @@ class TrainOptions:
     patience: int = 5  # early stop after this many epochs without a better validation accuracy
     seed: int = 0
     threads: int = 2
-    max_minutes: float | None = None  # stop before an epoch that would end past this budget
+    max_minutes: float | None = None  # the run's time budget: checked before and inside epochs
     max_steps: int | None = None  # stop after this many optimiser steps (smoke tests)
 
 
@@ -161,6 +162,19 @@ def net_from_checkpoint(ckpt: dict[str, Any]) -> EmbeddingNet:
     return net.eval()
 
 
+def _save_partial_epoch(
+    checkpoint: Any, best_path: Path, last_path: Path, partial: dict[str, Any], state: _State,
+    stats: EpochStats,
+) -> None:
+    """An epoch cut short by the time budget: ``last.pt`` can resume inside it (same batches,
+    same augmentation), ``best.pt`` exists even when this was the first epoch. Best/stale are
+    left for the completed epoch to decide, so a resumed run equals an uninterrupted one."""
+    state.history.append(stats)
+    if not best_path.exists():
+        checkpoint(best_path, partial)
+    checkpoint(last_path, partial)
+
+
 def train_siamese(
     cache: CropCache,
     split: IdentitySplit,
@@ -168,8 +182,14 @@ def train_siamese(
     options: TrainOptions,
     resume: bool = False,
     progress: bool = True,
+    started: float | None = None,
 ) -> TrainResult:
-    """Train (or resume) the embedding network; checkpoints go to ``out_dir``."""
+    """Train (or resume) the embedding network; checkpoints go to ``out_dir``.
+
+    ``max_minutes`` counts from ``started`` (``time.monotonic()``; default: now): no epoch starts
+    when the previous one says it would end past the budget, and a running epoch stops at the
+    budget, is validated and checkpointed like a full one (``stopped == "time budget"``).
+    """
     o = options
     torch.set_num_threads(o.threads)
     torch.manual_seed(o.seed)
@@ -189,6 +209,7 @@ def train_siamese(
     params = list(net.parameters()) + list(head.parameters())
     opt = torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, nesterov=True)
     state = _State()
+    partial: dict[str, Any] | None = None  # an epoch the time budget cut short, to finish first
     if resume and last_path.is_file():
         ckpt = load_checkpoint(last_path)
         if _recipe(ckpt["options"]) != _recipe(_options_dict(o)) or ckpt["split"] != split.describe():
@@ -207,16 +228,20 @@ def train_siamese(
             stale=ckpt["stale"],
             history=[EpochStats(**h) for h in ckpt["history"]],
         )
+        partial = ckpt.get("partial")
+        if partial is not None:  # its provisional line is replaced when the epoch completes
+            state.history = [h for h in state.history if h.epoch != partial["epoch"]]
 
     images = prepare_crops(cache.crops, idx)
     val_images = prepare_crops(cache.crops, val_idx)
     labels = torch.from_numpy(labels_np)
     steps_per_epoch = max(1, len(idx) // o.batch_size)  # drop the ragged last batch (BatchNorm)
-    started = time.monotonic()
+    started = time.monotonic() if started is None else started
+    budget_s = None if o.max_minutes is None else o.max_minutes * 60.0
     stopped = "epochs"
     step_losses: list[float] = []
 
-    def checkpoint(path: Path) -> None:
+    def checkpoint(path: Path, partial: dict[str, Any] | None = None) -> None:
         _save(
             path,
             {
@@ -236,12 +261,13 @@ def train_siamese(
                 "eval_folds": list(split.eval_folds),
                 "classes": classes,
                 "train_images": len(idx),
+                "partial": partial,
             },
         )
 
     while state.epoch < o.epochs:
         epoch = state.epoch + 1
-        if state.history and o.max_minutes is not None:
+        if state.history and o.max_minutes is not None and partial is None:
             elapsed = (time.monotonic() - started) / 60.0
             if elapsed + state.history[-1].seconds / 60.0 > o.max_minutes:
                 stopped = "time budget"
@@ -251,9 +277,15 @@ def train_siamese(
         order = torch.randperm(len(idx), generator=gen)
         net.train()
         head.train()
-        total, correct, seen = 0.0, 0, 0
+        total, correct, seen, first = 0.0, 0, 0, 0
+        if partial is not None and partial["epoch"] == epoch:  # resume inside this epoch
+            gen.set_state(partial["generator"])
+            first, total, correct, seen = partial["k"], partial["total"], partial["correct"], partial["seen"]
+        partial = None
+        done = first
         last_val = state.history[-1].val_accuracy if state.history else float("nan")
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{o.epochs}", disable=not progress, leave=True)
+        bar = tqdm(range(first, steps_per_epoch), desc=f"epoch {epoch}/{o.epochs}",
+                   disable=not progress, leave=True, file=sys.stderr)
         lr = o.lr
         for k in bar:
             lr = _lr_at(state.step, steps_per_epoch, o)
@@ -272,13 +304,25 @@ def train_siamese(
             total += value * len(sel)
             correct += int((cos.detach().argmax(dim=1) == y).sum())
             seen += len(sel)
+            done = k + 1
             bar.set_postfix(loss=f"{total / seen:.3f}", lr=f"{lr:.4f}", val_acc=f"{last_val:.4f}")
             if o.max_steps is not None and state.step >= o.max_steps:
                 stopped = "max steps"
                 break
+            if budget_s is not None and time.monotonic() - started >= budget_s:
+                stopped = "time budget"  # inside the epoch: validate and save what was learnt
+                break
         emb = embed_prepared(net, val_images)
         val_scores = (emb[pa] * emb[pb]).sum(dim=1).numpy().astype(np.float64)
         val_acc = accuracy_at(val_scores, val_y, best_threshold(val_scores, val_y))
+        if stopped == "time budget" and done < steps_per_epoch:
+            _save_partial_epoch(checkpoint, best_path, last_path, {
+                "epoch": epoch, "k": done, "generator": gen.get_state(), "total": total,
+                "correct": correct, "seen": seen,
+            }, state, EpochStats(epoch, total / max(seen, 1), correct / max(seen, 1), val_acc,
+                                 lr, time.monotonic() - t0))
+            bar.close()
+            break
         state.epoch = epoch
         state.history.append(
             EpochStats(
@@ -293,7 +337,7 @@ def train_siamese(
         else:
             state.stale += 1
         checkpoint(last_path)
-        if stopped == "max steps":
+        if stopped in ("max steps", "time budget"):
             break
         if state.stale >= o.patience:
             stopped = "early stop"
