@@ -65,6 +65,7 @@ def test_verify(enrolled: Any, faces_dir: Path) -> None:
     yes = enrolled.identification.verify("obama", probe, actor="t")
     no = enrolled.identification.verify("biden", probe, actor="t")
     assert yes.verified and not no.verified and yes.similarity > no.similarity
+    assert yes.threshold == pytest.approx(0.325)  # 1:1 keeps the pair threshold, not 1:N's 0.48
     with pytest.raises(NotFoundError):
         enrolled.identification.verify("nobody", probe)
     decisions = [e.decision for e in enrolled.audit.latest(3)]

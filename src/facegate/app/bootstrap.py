@@ -236,6 +236,7 @@ class Container:
         return IdentificationService(
             self.database, self.pipeline, self.template_cipher, self.template_search,
             self.audit, self.image_limits, self.identify_threshold, self.settings.identify_top_k,
+            verify_threshold=self.match_threshold,  # 1:1 keeps the pair threshold (decisions.md)
         )
 
     @property

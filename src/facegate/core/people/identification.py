@@ -153,6 +153,7 @@ class IdentificationService:
         limits: ImageLimits,
         threshold: float,
         top_k: int = DEFAULT_TOP_K,
+        verify_threshold: float | None = None,
     ) -> None:
         self.db = db
         self.pipeline = pipeline
@@ -160,7 +161,8 @@ class IdentificationService:
         self.search = search
         self.audit = audit
         self.limits = limits
-        self.threshold = threshold
+        self.threshold = threshold  # 1:N ("known")
+        self.verify_threshold = threshold if verify_threshold is None else verify_threshold  # 1:1
         self.top_k = top_k
 
     @property
@@ -278,8 +280,8 @@ class IdentificationService:
             external_id=external_id,
             display_name=name,
             similarity=round(sim, 6),
-            threshold=self.threshold,
-            verified=sim >= self.threshold,
+            threshold=self.verify_threshold,
+            verified=sim >= self.verify_threshold,
             face=face,
             faces_found=count,
             model=self.model,
