@@ -63,6 +63,10 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def people(n: int) -> str:
+    return f"{n} {'person' if n == 1 else 'people'}"
+
+
 def _read(c: Any, path: Path) -> EnrollImage:
     try:
         data = path.read_bytes()
@@ -105,15 +109,15 @@ def _enrol_json(r: EnrollmentResult) -> dict[str, Any]:
 
 def list_people(as_json: JsonOpt = False) -> None:
     """List enrolled people."""
-    people = _store().enrollment.list_people(limit=1_000_000)
+    everyone = _store().enrollment.list_people(limit=1_000_000)
     if as_json:
-        print_json([_person_json(p) for p in people])
+        print_json([_person_json(p) for p in everyone])
         return
-    typer.echo(f"{len(people)} {'person' if len(people) == 1 else 'people'}")
-    if not people:
+    typer.echo(people(len(everyone)))
+    if not everyone:
         return
     rows = [("ID", "NAME", "SAMPLES", "IMAGES")] + [
-        (p.external_id, p.display_name, str(p.sample_count), str(p.stored_images)) for p in people
+        (p.external_id, p.display_name, str(p.sample_count), str(p.stored_images)) for p in everyone
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:
@@ -182,9 +186,9 @@ def import_dir(
         print_json(summary.as_dict())
         return
     typer.echo(
-        f"{summary.people_enrolled} people enrolled ({summary.images_enrolled} images), "
-        f"{len(summary.rejected)} rejected, {len(summary.duplicates)} duplicates, "
-        f"{summary.already_imported} already imported, {summary.people_seen} people seen"
+        f"{people(summary.people_enrolled)} enrolled ({plural(summary.images_enrolled, 'image')}), "
+        f"{len(summary.rejected)} rejected, {plural(len(summary.duplicates), 'duplicate')}, "
+        f"{summary.already_imported} already imported, {people(summary.people_seen)} seen"
     )
     for path, reason in summary.rejected:
         typer.echo(f"  rejected {path}: {reason}")
