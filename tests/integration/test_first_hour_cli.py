@@ -98,3 +98,18 @@ def test_time_parser_raises_only_value_errors(text: str) -> None:
     except ValueError:
         return
     assert value.tzinfo is not None and value.utcoffset() == timedelta(0)
+
+
+def test_a_prompt_without_a_terminal_is_an_error_not_aborted(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
+    env.update(FACEGATE_DATA_DIR=str(tmp_path / "d"),
+               PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
+    r = subprocess.run([sys.executable, "-m", "facegate", "admin", "create", "newadmin"],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env,
+                       timeout=120, check=False)
+    assert r.returncode == 2, r.stderr  # before: "aborted", exit 130
+    assert r.stderr.strip().splitlines()[-1].startswith("error: this command asks a question")
