@@ -62,6 +62,8 @@ EXPECT_OUT = {
 }
 ADMIN_PASSWORD = "tour password 2026"
 
+pytestmark = pytest.mark.slow  # ~2-4 minutes: ~30 CLI processes, a server, a 3 s stream
+
 
 @dataclass
 class Tour:
