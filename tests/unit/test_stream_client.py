@@ -148,7 +148,9 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])  # nothing listens once the socket is closed
 
 
-def test_unreachable_server_is_an_error_not_zero_connections() -> None:
+def test_unreachable_server_is_an_error_not_zero_connections(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     options = ClientOptions(server=f"http://127.0.0.1:{_closed_port()}", headless=True,
                             backoff_initial_s=0.01, backoff_max_s=0.02, give_up_after_s=0.05)
     client = StreamClient(options, OneFrame(), FakeDetector)
@@ -156,6 +158,8 @@ def test_unreachable_server_is_an_error_not_zero_connections() -> None:
         asyncio.run(client.run())
     assert "attempt" in exc.value.message and "--server" in exc.value.message
     assert client.stats.connects == 0
+    warning = capsys.readouterr().err  # said at the first failure, while it keeps retrying
+    assert warning.startswith("warning: cannot reach the FaceGate server") and "(retrying)" in warning
 
 
 def test_client_command_exits_2_when_the_server_cannot_be_reached(
@@ -173,5 +177,5 @@ def test_client_command_exits_2_when_the_server_cannot_be_reached(
     code = run_app(app)
     out, err = capsys.readouterr()
     assert code == 2
-    assert err.startswith("error: cannot reach the FaceGate server at ws://127.0.0.1:")
+    assert err.splitlines()[-1].startswith("error: cannot reach the FaceGate server at ws://")
     assert "connection(s)" not in out  # before: a summary with "0 connection(s)" and exit 0

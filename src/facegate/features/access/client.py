@@ -12,8 +12,10 @@
   (so boxes keep following faces when the server is slow or away), plus the last decision banner
   "ACCESS GRANTED: name" / "ACCESS DENIED" (a settled denial only) / a neutral "CHECKING..." while
   a recognised face is still being confirmed / "LOOK AT THE CAMERA" when no face is in view;
-* a server that was never reached (``give_up_after_s``, or by the end of a video file) is an error
-  (``ServerUnreachableError``: ``facegate client`` exits 2 with the URL and the reason);
+* a server it cannot reach is reported on stderr at the first failure (the client keeps retrying,
+  drawing local boxes); a run that ends without ever reaching it (end of the video, ``q``, or
+  ``give_up_after_s``) is an error (``ServerUnreachableError``: ``facegate client`` exits 2 with
+  the URL and the reason); Ctrl-C still exits 130 with the summary;
 * shows an OpenCV window (``q`` quits) or, headless, writes the annotated video to ``out``;
   Ctrl-C stops capture, closes the socket and finalises the output file.
 """
@@ -64,7 +66,7 @@ class ClientOptions:
     late_ms: float = 300.0
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0
-    give_up_after_s: float = 20.0  # never connected for this long: "cannot reach the server"
+    give_up_after_s: float | None = None  # never connected this long: stop (None: keep trying)
     headless: bool = False
     out: Path | None = None
     max_frames: int | None = None
@@ -398,8 +400,12 @@ class StreamClient:
             if self._fatal is not None:
                 return
             failures += 1
+            if self.stats.connects == 0 and failures == 1:  # say it at once, not only at the end
+                print(f"warning: {unreachable(self.o.server, None, self.stats.last_error).message}"
+                      " (retrying)", file=sys.stderr, flush=True)
             waited = time.monotonic() - started
-            if self.stats.connects == 0 and waited >= self.o.give_up_after_s:
+            limit = self.o.give_up_after_s
+            if self.stats.connects == 0 and limit is not None and waited >= limit:
                 self._fatal = unreachable(self.o.server, failures, self.stats.last_error)
                 return
             self._result = None
