@@ -152,13 +152,14 @@ def test_unreachable_server_is_an_error_not_zero_connections(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     options = ClientOptions(server=f"http://127.0.0.1:{_closed_port()}", headless=True,
-                            backoff_initial_s=0.01, backoff_max_s=0.02, give_up_after_s=0.05)
+                            backoff_initial_s=0.01, backoff_max_s=0.02, give_up_after_s=0.05,
+                            warn_after_s=0.0)
     client = StreamClient(options, OneFrame(), FakeDetector)
     with pytest.raises(ServerUnreachableError, match="cannot reach the FaceGate server") as exc:
         asyncio.run(client.run())
     assert "attempt" in exc.value.message and "--server" in exc.value.message
     assert client.stats.connects == 0
-    warning = capsys.readouterr().err  # said at the first failure, while it keeps retrying
+    warning = capsys.readouterr().err  # said while it keeps retrying (after warn_after_s)
     assert warning.startswith("warning: cannot reach the FaceGate server") and "(retrying)" in warning
 
 

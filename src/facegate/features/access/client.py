@@ -12,7 +12,7 @@
   (so boxes keep following faces when the server is slow or away), plus the last decision banner
   "ACCESS GRANTED: name" / "ACCESS DENIED" (a settled denial only) / a neutral "CHECKING..." while
   a recognised face is still being confirmed / "LOOK AT THE CAMERA" when no face is in view;
-* a server it cannot reach is reported on stderr at the first failure (the client keeps retrying,
+* a server it cannot reach is reported on stderr after ``warn_after_s`` (the client keeps retrying,
   drawing local boxes); a run that ends without ever reaching it (end of the video, ``q``, or
   ``give_up_after_s``) is an error (``ServerUnreachableError``: ``facegate client`` exits 2 with
   the URL and the reason); Ctrl-C still exits 130 with the summary;
@@ -67,6 +67,7 @@ class ClientOptions:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0
     give_up_after_s: float | None = None  # never connected this long: stop (None: keep trying)
+    warn_after_s: float = 3.0  # never connected this long: say so on stderr (once)
     headless: bool = False
     out: Path | None = None
     max_frames: int | None = None
@@ -378,6 +379,7 @@ class StreamClient:
         headers = {"Authorization": f"Bearer {self.o.token}"} if self.o.token else {}
         backoff = self.o.backoff_initial_s
         failures = 0
+        warned = False
         started = time.monotonic()
         while not self._stop:
             try:
@@ -400,10 +402,11 @@ class StreamClient:
             if self._fatal is not None:
                 return
             failures += 1
-            if self.stats.connects == 0 and failures == 1:  # say it at once, not only at the end
+            waited = time.monotonic() - started
+            if self.stats.connects == 0 and not warned and waited >= self.o.warn_after_s:
+                warned = True  # said while it runs, not only at the end
                 print(f"warning: {unreachable(self.o.server, None, self.stats.last_error).message}"
                       " (retrying)", file=sys.stderr, flush=True)
-            waited = time.monotonic() - started
             limit = self.o.give_up_after_s
             if self.stats.connects == 0 and limit is not None and waited >= limit:
                 self._fatal = unreachable(self.o.server, failures, self.stats.last_error)
