@@ -261,6 +261,15 @@ def test_register_login_with_live_face_vote_and_results(page: Any, server: Serve
     assert "Green list\t1" in counts and "Blue list\t0" in counts
     page.screenshot(path=str(artifacts / "results.png"), full_page=True)
 
+    # an election that has closed says so instead of showing a ballot with a greyed-out button
+    out = facegate_cli(server, "admin", "election", "Board 2025", "--party", "Red", "--party",
+                       "Green", "--opens", "2025-05-01T08:00", "--closes", "2025-05-01T20:00")
+    assert "election 2" in out
+    page.goto(f"{server.url}/elections/2")
+    assert "voting has ended" in page.inner_text("#election-closed")
+    assert not page.is_visible("#vote") and not page.is_visible("#voter-form")
+    page.screenshot(path=str(artifacts / "ballot_closed.png"), full_page=True)
+
     # a second vote is refused by the server (the page no longer offers a ballot)
     page.goto(f"{server.url}/elections/1")
     assert page.is_visible("#already-voted")
@@ -282,7 +291,7 @@ def test_register_login_with_live_face_vote_and_results(page: Any, server: Serve
 
 
 def test_right_password_but_another_persons_face_is_denied(
-    page: Any, server: Server, faces_dir: Path
+    page: Any, server: Server, faces_dir: Path, artifacts: Path
 ) -> None:
     """The account's enrolled face is someone else's photos; the camera shows the video's person:
     liveness passes, the 1:1 check fails, the login is denied with the generic message."""
@@ -297,7 +306,9 @@ def test_right_password_but_another_persons_face_is_denied(
 
     login_password(page, server, "mallory")
     page.wait_for_url("**/login/face")
-    assert "password or the live face" in wait_for_login_outcome(page)
+    message = wait_for_login_outcome(page)
+    assert "The live face check did not succeed" in message and "redo the face check" in message
+    page.screenshot(path=str(artifacts / "login_face_failed.png"), full_page=True)
     page.goto(f"{server.url}/dashboard")
     assert page.url.endswith("/login")
     denied = [r for r in audit_rows(server, "login") if r[1] == "mallory" and r[0] == "denied"]

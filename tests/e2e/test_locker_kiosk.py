@@ -5,7 +5,8 @@ Reuses the browser/server fixtures of ``test_browser_web`` (Chromium's fake came
 setting). The customer is registered with the CLI from the same video; the page does the rest.
 The registration page is driven too: a staff member (web admin, logged in with password and
 live face) registers a customer from the webcam, who then gets a key at the access page.
-Screenshots: ``$FACEGATE_E2E_ARTIFACTS/kiosk_key.png``, ``kiosk_register.png``.
+Screenshots: ``$FACEGATE_E2E_ARTIFACTS/kiosk_access.png`` (before Start), ``kiosk_key.png``,
+``kiosk_register.png``.
 """
 
 from __future__ import annotations
@@ -58,9 +59,12 @@ def test_kiosk_page_grants_a_key_that_opens_the_locker(
     assert "registered customer C1" in out
 
     make_kiosk(page, server, "hall-a-kiosk")
+    assert page.is_visible("#camera-placeholder")  # a dark camera frame with a hint, not a gap
+    page.screenshot(path=str(artifacts / "kiosk_access.png"), full_page=True)
     page.click("#start")
     page.wait_for_selector("#step-key:not([hidden]), #message.error", timeout=CHALLENGE_TIMEOUT_MS)
     page.screenshot(path=str(artifacts / "kiosk_key.png"), full_page=True)
+    assert not page.is_visible("#camera-placeholder")
     key = page.inner_text("#key").strip()
     assert len(key) == 6 and key.isdigit(), (page.inner_text("#message"), page.failed_responses)
     assert page.input_value("#open-locker") == "12"

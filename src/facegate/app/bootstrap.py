@@ -70,7 +70,9 @@ class Container:
 
     def shutdown(self) -> None:
         """Called once when the server stops."""
-        if "database" in self.__dict__:  # store
+        if "access" in self.__dict__ and self.access.text_log is not None:
+            self.access.text_log.close()
+        if "database" in self.__dict__:
             self.database.dispose()
 
     @cached_property
@@ -136,7 +138,10 @@ class Container:
             required_frames=s.stream_required_frames,
             allowed=allowed,
             log_interval_s=s.stream_log_interval_s,
-            access_log_file=s.stream_access_log_file,
+            access_log_file=(s.stream_access_log_file or s.data_dir / "access_log.txt")
+            if s.stream_access_log else None,
+            access_log_max_bytes=s.stream_access_log_max_bytes,
+            access_log_backups=s.stream_access_log_backups,
             limits=ImageLimits(max_pixels=s.stream_max_frame_pixels, max_bytes=s.stream_max_frame_bytes),
             test_delay_s=s.stream_test_delay_ms / 1000.0 if s.stream_test_mode else 0.0,
         )

@@ -43,5 +43,17 @@ lockers_cli.register(app)
 liveness_cli.register(app)
 
 
+def _plain_help(typer_app: typer.Typer) -> None:
+    """Plain click help for every command: it wraps long words (a URL, an env var name) instead of
+    cutting them with "…" at the terminal's width as the Rich tables do."""
+    typer_app.rich_markup_mode = None
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _plain_help(group.typer_instance)
+
+
+_plain_help(app)
+
+
 def main() -> None:
     sys.exit(run_app(app))

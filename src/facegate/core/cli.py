@@ -52,6 +52,11 @@ def run_app(app: typer.Typer) -> int:
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
+        if not sys.stdin.isatty():  # a prompt (left unfinished: hence the newline) met the end
+            # of input: a script, a pipe, no terminal
+            typer.echo("\nerror: this command asks a question and there is no terminal to answer "
+                       "it; see its --help for the option that answers it", err=True)
+            return EXIT_ERROR
         typer.echo("aborted", err=True)
         return 130
     except KeyboardInterrupt:

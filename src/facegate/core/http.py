@@ -165,6 +165,7 @@ HTTP_STATUS: dict[str, int] = {
     "unknown_image": 404,
     "subject_exists": 409,
     "actuator_error": 502,  # the lock controller failed: a gateway error, not the caller's
+    "server_unreachable": 502,  # the stream client could not reach the server
 }
 
 

@@ -85,8 +85,18 @@ class Settings(VisionSettings):
     stream_log_interval_s: float = Field(
         default=10.0, ge=0.0, description="Log the same settled decision again after this long."
     )
+    stream_access_log: bool = Field(
+        default=True,
+        description="Also write decisions to a rotated text file (timestamp,name,status).",
+    )
     stream_access_log_file: Path | None = Field(
-        default=None, description="Also append decisions to this text file (timestamp,name,status)."
+        default=None, description="The text access log (default: <data dir>/access_log.txt)."
+    )
+    stream_access_log_max_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Rotate the text access log at this size."
+    )
+    stream_access_log_backups: int = Field(
+        default=5, ge=0, description="Rotated text access logs kept (access_log.txt.1, …)."
     )
     stream_max_frame_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     stream_max_frame_pixels: int = Field(default=1920 * 1080, ge=64 * 64)

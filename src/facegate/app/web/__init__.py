@@ -6,7 +6,10 @@ that ship static files (core's shared CSS/JS and each feature's own).
 
 from __future__ import annotations
 
+from importlib.resources import files
+
 from fastapi import FastAPI
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from facegate.app.web import dashboard
@@ -25,7 +28,14 @@ STATIC_PACKAGES: list[str | tuple[str, str]] = [
 ]
 
 
+def _favicon() -> Response:
+    data = files("facegate.core.web").joinpath("static", "favicon.ico").read_bytes()
+    return Response(data, media_type="image/x-icon",
+                    headers={"Cache-Control": "public, max-age=86400"})
+
+
 def install_web(app: FastAPI) -> None:
     for router in routers:
         app.include_router(router)
+    app.add_api_route("/favicon.ico", _favicon, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(packages=STATIC_PACKAGES), name="static")

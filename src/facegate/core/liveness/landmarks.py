@@ -17,6 +17,7 @@ import numpy as np
 
 from facegate.core.domain import Box, DetectedFace, FloatArray, ImageArray
 from facegate.core.liveness.ear import eye_aspect_ratios
+from facegate.core.liveness.native_logs import native_noise_filtered, quiet_environment
 from facegate.core.liveness.pose import estimate_head_pose
 from facegate.core.vision.detector import FaceDetector, largest_face
 
@@ -97,22 +98,32 @@ class MeshLandmarker:
     """``mp.solutions.face_mesh`` with ``refine_landmarks=True`` (478 points), static-image mode."""
 
     def __init__(self, min_detection_confidence: float = 0.5) -> None:
-        import mediapipe as mp
+        quiet_environment()
+        with native_noise_filtered():  # TFLite/absl start-up chatter (native_logs)
+            import mediapipe as mp
 
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True,
-            max_num_faces=2,
-            refine_landmarks=True,
-            min_detection_confidence=min_detection_confidence,
-        )
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True,
+                max_num_faces=2,
+                refine_landmarks=True,
+                min_detection_confidence=min_detection_confidence,
+            )
+            # one blank frame: the graph's threads start (and log) inside this block, not later
+            self._mesh.process(np.zeros((64, 64, 3), np.uint8))
         self._lock = threading.Lock()
+        self._noisy_calls = 3  # the landmark model loads (and logs) on the first faces it sees
 
     def landmarks(self, image: ImageArray) -> list[FloatArray]:
         """Points (478 × 3, x/y in pixels, z relative) of every mesh found in a BGR image."""
         h, w = image.shape[:2]
         rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
         with self._lock:
-            result = self._mesh.process(rgb)
+            if self._noisy_calls > 0:
+                self._noisy_calls -= 1
+                with native_noise_filtered():
+                    result = self._mesh.process(rgb)
+            else:
+                result = self._mesh.process(rgb)
         found: list[FloatArray] = []
         for face in result.multi_face_landmarks or []:
             pts = np.array([(lm.x * w, lm.y * h, lm.z * w) for lm in face.landmark], np.float32)

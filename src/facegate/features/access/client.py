@@ -10,7 +10,12 @@
 * every displayed frame is annotated: with the server's faces and names when its latest answer is
   about a frame sent at most ``late_ms`` ago; otherwise with boxes from a **local YuNet detector**
   (so boxes keep following faces when the server is slow or away), plus the last decision banner
-  "ACCESS GRANTED: name" / "ACCESS DENIED";
+  "ACCESS GRANTED: name" / "ACCESS DENIED" (a settled denial only) / a neutral "CHECKING..." while
+  a recognised face is still being confirmed / "LOOK AT THE CAMERA" when no face is in view;
+* a server it cannot reach is reported on stderr after ``warn_after_s`` (the client keeps retrying,
+  drawing local boxes); a run that ends without ever reaching it (end of the video, ``q``, or
+  ``give_up_after_s``) is an error (``ServerUnreachableError``: ``facegate client`` exits 2 with
+  the URL and the reason); Ctrl-C still exits 130 with the summary;
 * shows an OpenCV window (``q`` quits) or, headless, writes the annotated video to ``out``;
   Ctrl-C stops capture, closes the socket and finalises the output file.
 """
@@ -43,6 +48,7 @@ from facegate.features.access.protocol import (
 )
 
 GREY = (160, 160, 160)
+BLUE = (170, 120, 40)  # BGR: the neutral "checking" banner (not the local boxes' yellow)
 NO_WINDOW = "cannot open a window (no display or OpenCV without GUI): use --headless --out FILE"
 
 
@@ -65,6 +71,8 @@ class ClientOptions:
     late_ms: float = 300.0
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0
+    give_up_after_s: float | None = None  # never connected this long: stop (None: keep trying)
+    warn_after_s: float = 3.0  # never connected this long: say so on stderr (once)
     headless: bool = False
     out: Path | None = None
     max_frames: int | None = None
@@ -86,6 +94,7 @@ class ClientStats:
     answered_frames: list[int] = field(default_factory=list)
     last_error: str | None = None
     interrupted: bool = False
+    banners: dict[str, int] = field(default_factory=dict)  # frames shown per banner state
 
     def summary(self) -> str:
         lat = np.percentile(self.latencies_ms, [50, 95]) if self.latencies_ms else [float("nan")] * 2
@@ -162,6 +171,27 @@ def draw_banner(image: ImageArray, text: str, color: tuple[int, int, int]) -> No
     )
 
 
+CHECKING_REASONS = frozenset({"confirming"})  # denied for now, but not settled: say so neutrally
+
+
+def banner_for(connected: bool, decision: dict[str, Any] | None) -> tuple[str, str, tuple[int, int, int]]:
+    """``(state, text, colour)`` of the banner: offline, waiting, no_face, checking, granted or
+    denied. Red "ACCESS DENIED" only for a settled denial (unknown or not allowed), never while
+    a recognised face is still being confirmed."""
+    if not connected:
+        return "offline", "OFFLINE - reconnecting", GREY
+    if decision is None:
+        return "waiting", "WAITING FOR SERVER", GREY
+    if decision.get("status") == "granted":
+        return "granted", f"ACCESS GRANTED: {decision.get('name') or decision.get('person')}", GREEN
+    reason = decision.get("reason")
+    if reason == "no_face":
+        return "no_face", "LOOK AT THE CAMERA", GREY
+    if reason in CHECKING_REASONS:
+        return "checking", "CHECKING...", BLUE
+    return "denied", "ACCESS DENIED", RED
+
+
 class FrameReader(Protocol):
     """Where frames come from: ``FrameSource`` or anything alike (tests loop frames in memory)."""
 
@@ -234,6 +264,8 @@ class StreamClient:
             self._close_outputs()
         if self._fatal is not None:
             raise self._fatal
+        if self.stats.connects == 0 and not self.stats.interrupted:
+            raise unreachable(self.o.server, None, self.stats.last_error)
         return self.stats
 
     # --- capture, encode, annotate ---------------------------------------------------------
@@ -309,15 +341,9 @@ class StreamClient:
                     draw_face(out, face, f"{match.name}?", YELLOW)
                 else:
                     draw_face(out, face, "...", YELLOW)
-        d = self._decision
-        if not self._connected:
-            draw_banner(out, "OFFLINE - reconnecting", GREY)
-        elif d is None:
-            draw_banner(out, "WAITING FOR SERVER", GREY)
-        elif d["status"] == "granted":
-            draw_banner(out, f"ACCESS GRANTED: {d.get('name') or d.get('person')}", GREEN)
-        else:
-            draw_banner(out, "ACCESS DENIED", RED)
+        state, text, color = banner_for(self._connected, self._decision)
+        self.stats.banners[state] = self.stats.banners.get(state, 0) + 1
+        draw_banner(out, text, color)
         return out
 
     def _show(self, frame: ImageArray) -> bool:
@@ -357,6 +383,9 @@ class StreamClient:
         url = stream_url(self.o.server)
         headers = {"Authorization": f"Bearer {self.o.token}"} if self.o.token else {}
         backoff = self.o.backoff_initial_s
+        failures = 0
+        warned = False
+        started = time.monotonic()
         while not self._stop:
             try:
                 async with connect(url, additional_headers=headers, open_timeout=5, max_size=2**20) as ws:
@@ -376,6 +405,16 @@ class StreamClient:
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
             self._connected = False
             if self._fatal is not None:
+                return
+            failures += 1
+            waited = time.monotonic() - started
+            if self.stats.connects == 0 and not warned and waited >= self.o.warn_after_s:
+                warned = True  # said while it runs, not only at the end
+                print(f"warning: {unreachable(self.o.server, None, self.stats.last_error).message}"
+                      " (retrying)", file=sys.stderr, flush=True)
+            limit = self.o.give_up_after_s
+            if self.stats.connects == 0 and limit is not None and waited >= limit:
+                self._fatal = unreachable(self.o.server, failures, self.stats.last_error)
                 return
             self._result = None
             await asyncio.sleep(backoff * (0.8 + 0.4 * random.random()))
@@ -420,6 +459,21 @@ class StreamClient:
             self.stats.last_error = f"{err.get('code')}: {err.get('message')}"
             if err.get("code") == "unauthorized":
                 self._fatal = AuthError(str(err.get("message")))
+
+
+class ServerUnreachableError(FaceGateError):
+    """The client never reached the server (wrong URL, server not running, network)."""
+
+    code = "server_unreachable"
+
+
+def unreachable(server: str, attempts: int | None, last_error: str | None) -> ServerUnreachableError:
+    tried = f" after {attempts} attempt{'s' if attempts != 1 else ''}" if attempts else ""
+    why = f" ({last_error})" if last_error else ""
+    return ServerUnreachableError(
+        f"cannot reach the FaceGate server at {stream_url(server)}{tried}{why}; is "
+        "`facegate serve` running there, and is --server right?"
+    )
 
 
 def _default_detector() -> Any:

@@ -16,21 +16,20 @@ when it is *settled* (granted, or denied for ``unknown``/``not_allowed`` — nev
 stream, or the same key was last logged more than ``log_interval_s`` ago (a person standing at the
 door is logged again every 10 s by default). Streaks and the last-logged key belong to one stream
 connection; the log itself lives in the database (``AuditLog``), and optionally in a plain-text
-file ``timestamp,name,status`` (the seeds' access_log.txt).
+file ``timestamp,name,status`` (the seeds' access_log.txt; ``textlog``, on by default).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from facegate.core.domain import AnalyzedFace, AuditEvent, Identification, ImageArray
 from facegate.core.vision.images import ImageLimits, decode_jpeg_frame
+from facegate.features.access.textlog import AccessTextLog
 
 Identifier = Callable[[ImageArray], list[Identification]]
 
@@ -50,6 +49,8 @@ class AccessOptions:
     allowed: frozenset[str] | None = None  # external ids; None: every enrolled person
     log_interval_s: float = 10.0
     access_log_file: Path | None = None
+    access_log_max_bytes: int = 10 * 1024 * 1024
+    access_log_backups: int = 5
     limits: ImageLimits = field(default_factory=ImageLimits)
     test_delay_s: float = 0.0  # testing hook: extra processing time per frame
 
@@ -191,7 +192,11 @@ class AccessService:
         self.audit = audit
         self.options = options or AccessOptions()
         self.clock = clock
-        self._file_lock = threading.Lock()
+        o = self.options
+        self.text_log = (
+            AccessTextLog(o.access_log_file, o.access_log_max_bytes, o.access_log_backups)
+            if o.access_log_file is not None else None
+        )
 
     def open_session(self, actor: str) -> AccessSession:
         return AccessSession(self, actor)
@@ -215,16 +220,8 @@ class AccessService:
                 details=details,
             )
         )
-        if self.options.access_log_file is not None:
-            self._append_text_log(decision)
-
-    def _append_text_log(self, decision: AccessDecision) -> None:
-        path = self.options.access_log_file
-        assert path is not None
-        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        name = (decision.name or "unknown").replace(",", " ")
-        with self._file_lock, path.open("a", encoding="utf-8") as fh:
-            fh.write(f"{stamp},{name},{decision.status.upper()}\n")
+        if self.text_log is not None:
+            self.text_log.write(decision.name, decision.status)
 
 
 class AccessSession:

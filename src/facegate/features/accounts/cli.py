@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -66,26 +67,47 @@ def create_admin(
 def create_election(
     title: Annotated[str, typer.Argument(help="Election title")],
     party: Annotated[list[str], typer.Option(help="Party name (repeat, at least 2)")],
-    opens: Annotated[str, typer.Option(help="Opening time, ISO 8601 (UTC if no zone)")],
-    closes: Annotated[str, typer.Option(help="Closing time, ISO 8601 (UTC if no zone)")],
+    opens: Annotated[
+        str, typer.Option(help="Opening time: ISO 8601 (UTC if no zone), 'now', or +30m/+2h/+7d")
+    ],
+    closes: Annotated[
+        str, typer.Option(help="Closing time: ISO 8601 (UTC if no zone), or +30m/+2h/+7d from now")
+    ],
 ) -> None:
     """Create an election with its parties."""
     c = container()
     c.prepare_store()
+    now = c.voting.clock()
     try:
-        o, cl = _utc(opens), _utc(closes)
+        o, cl = _utc(opens, now), _utc(closes, now)
     except ValueError as exc:
         raise fail(str(exc)) from None
     e = c.voting.create_election(title, party, o, cl, ACTOR)
     typer.echo(f"election {e.id} '{e.title}' with {len(e.parties)} parties, "
                f"open {e.opens_at.isoformat()} – {e.closes_at.isoformat()}")
+    if e.closes_at <= now:
+        typer.echo(f"warning: this election closed at {e.closes_at:%Y-%m-%d %H:%M} UTC, before "
+                   "it was created: it takes no votes (only its results page is useful)", err=True)
 
 
-def _utc(value: str) -> datetime:
+_RELATIVE = re.compile(r"^\+(\d{1,6})([mhd])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def _utc(value: str, now: datetime) -> datetime:
+    """ISO 8601 (UTC if no zone), ``now``, or ``+N`` minutes/hours/days (``+30m``, ``+7d``)."""
+    v = value.strip().lower()
+    if v == "now":
+        return now
+    rel = _RELATIVE.match(v)
+    if rel:
+        return now + timedelta(**{_UNITS[rel.group(2)]: int(rel.group(1))})
     try:
         dt = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"not an ISO date/time: {value!r}") from None
+        raise ValueError(
+            f"not a date/time: {value!r} (ISO 8601 like 2030-05-01T08:00, 'now', or +2h / +7d)"
+        ) from None
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 

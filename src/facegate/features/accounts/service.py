@@ -37,6 +37,11 @@ USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,31}$")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 256
 LOGIN_DENIED = "Login failed: the password or the live face check did not succeed."
+FACE_STEP_FAILED = (
+    "The live face check did not succeed. Log in again with your password, then redo the face "
+    "check: face the camera in even light, keep your whole face in the oval, and follow each "
+    "instruction as it appears."
+)
 
 
 AccountHook = Callable[[Session], None]
@@ -304,7 +309,7 @@ class AccountService:
         if not check.passed:
             self._audit_login("denied", account.username, client, "face", check.reason,
                               check.similarity)
-            raise AuthError(LOGIN_DENIED)
+            raise AuthError(FACE_STEP_FAILED)
         self.throttle.mark_success(attempt)
         with self.db.session(write=True) as s:
             repo.touch_last_login(s, account.id)

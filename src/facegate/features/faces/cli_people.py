@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,7 +14,7 @@ from facegate.core.cli import container, fail, print_json
 from facegate.core.domain import Identification
 from facegate.core.people.enrollment import EnrollImage, EnrollmentResult, sha256_of
 from facegate.core.store.people import PersonInfo
-from facegate.core.vision.draw import GREEN, RED, draw_face
+from facegate.core.vision.draw import GREEN, RED, draw_labelled
 from facegate.core.vision.images import decode_labeled
 
 people_app = typer.Typer(help="Enrol, list, show, import and remove people.", no_args_is_help=True)
@@ -57,6 +58,15 @@ def _person_json(p: PersonInfo) -> dict[str, Any]:
     return out
 
 
+def plural(n: int, word: str) -> str:
+    """``1 sample``, ``2 samples``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def people(n: int) -> str:
+    return f"{n} {'person' if n == 1 else 'people'}"
+
+
 def _read(c: Any, path: Path) -> EnrollImage:
     try:
         data = path.read_bytes()
@@ -81,7 +91,7 @@ def add(
     verb = "enrolled" if r.created else "added samples to"
     typer.echo(
         f"{verb} {r.person.external_id}: {len(r.accepted)} accepted, {len(r.rejected)} rejected "
-        f"({r.person.sample_count} samples, model {r.model})"
+        f"({plural(r.person.sample_count, 'sample')}, model {r.model})"
     )
     for o in r.rejected:
         typer.echo(f"  rejected {o.label}: {o.reason}")
@@ -99,13 +109,19 @@ def _enrol_json(r: EnrollmentResult) -> dict[str, Any]:
 
 def list_people(as_json: JsonOpt = False) -> None:
     """List enrolled people."""
-    people = _store().enrollment.list_people(limit=1_000_000)
+    everyone = _store().enrollment.list_people(limit=1_000_000)
     if as_json:
-        print_json([_person_json(p) for p in people])
+        print_json([_person_json(p) for p in everyone])
         return
-    typer.echo(f"{len(people)} people")
-    for p in people:
-        typer.echo(f"  {p.external_id}\t{p.display_name}\t{p.sample_count} samples")
+    typer.echo(people(len(everyone)))
+    if not everyone:
+        return
+    rows = [("ID", "NAME", "SAMPLES", "IMAGES")] + [
+        (p.external_id, p.display_name, str(p.sample_count), str(p.stored_images)) for p in everyone
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        typer.echo("  " + "  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + "  " + r[3])
 
 
 def show(name: Annotated[str, typer.Argument(help="External id")], as_json: JsonOpt = False) -> None:
@@ -115,8 +131,8 @@ def show(name: Annotated[str, typer.Argument(help="External id")], as_json: Json
         print_json(_person_json(p))
         return
     typer.echo(
-        f"{p.external_id} ({p.display_name}): {p.sample_count} samples, "
-        f"{p.stored_images} stored images, created {p.created_at:%Y-%m-%d %H:%M}"
+        f"{p.external_id} ({p.display_name}): {plural(p.sample_count, 'sample')}, "
+        f"{plural(p.stored_images, 'stored image')}, created {p.created_at:%Y-%m-%d %H:%M}"
     )
     for t in p.templates:
         kind = f"mean of {t.sample_count}" if t.is_mean else t.source
@@ -130,12 +146,18 @@ def remove(
     """Erase a person: templates, search vectors, stored face images, import records (right to
     erasure)."""
     c = _store()
-    if not yes and not typer.confirm(f"erase {name} and all their templates and images?"):
-        raise typer.Exit(1)
+    if not yes:
+        try:
+            confirmed = typer.confirm(f"erase {name} and all their templates and images?")
+        except typer.Abort:  # no terminal (or end of input): never erase without an answer
+            raise fail("no answer to the confirmation; pass --yes (-y) to erase without asking") from None
+        if not confirmed:
+            typer.echo("not removed", err=True)
+            raise typer.Exit(1)
     info = c.enrollment.remove_person(name, actor=ACTOR)
     typer.echo(
-        f"removed {info.external_id}: {info.sample_count} samples, "
-        f"{info.stored_images} stored images erased"
+        f"removed {info.external_id}: {plural(info.sample_count, 'sample')}, "
+        f"{plural(info.stored_images, 'stored image')} erased"
     )
 
 
@@ -152,7 +174,8 @@ def import_dir(
     c = _store()
 
     def bar(it: Iterator[ImportPerson], total: int) -> Iterator[ImportPerson]:
-        with tqdm(total=total, unit="person", disable=not progress, desc="import") as t:
+        with tqdm(total=total, unit="person", disable=not progress, desc="import",
+                  file=sys.stderr) as t:
             for person in it:
                 t.set_postfix_str(person.external_id[:30])
                 yield person
@@ -163,9 +186,9 @@ def import_dir(
         print_json(summary.as_dict())
         return
     typer.echo(
-        f"{summary.people_enrolled} people enrolled ({summary.images_enrolled} images), "
-        f"{len(summary.rejected)} rejected, {len(summary.duplicates)} duplicates, "
-        f"{summary.already_imported} already imported, {summary.people_seen} people seen"
+        f"{people(summary.people_enrolled)} enrolled ({plural(summary.images_enrolled, 'image')}), "
+        f"{len(summary.rejected)} rejected, {plural(len(summary.duplicates), 'duplicate')}, "
+        f"{summary.already_imported} already imported, {people(summary.people_seen)} seen"
     )
     for path, reason in summary.rejected:
         typer.echo(f"  rejected {path}: {reason}")
@@ -207,7 +230,8 @@ def reembed(
         raise fail(f"model pack '{model}' cannot load: {exc}{hint}") from None
 
     def bar(it: Iterator[PersonRef], total: int) -> Iterator[PersonRef]:
-        with tqdm(total=total, unit="person", disable=not progress, desc="reembed") as t:
+        with tqdm(total=total, unit="person", disable=not progress, desc="reembed",
+                  file=sys.stderr) as t:
             for ref in it:
                 t.set_postfix_str(ref[1][:30])
                 yield ref
@@ -241,9 +265,11 @@ def identify(
     results = c.identification.identify_image(item.image, actor=ACTOR)
     if out is not None:
         canvas = item.image.copy()
-        for r in results:
-            sim = r.candidates[0].similarity if r.candidates else 0.0
-            draw_face(canvas, r.face.face, f"{r.label} {sim:.2f}", GREEN if r.known else RED)
+        draw_labelled(canvas, [
+            (r.face.face, f"{r.label} {r.candidates[0].similarity if r.candidates else 0.0:.2f}",
+             GREEN if r.known else RED)
+            for r in results
+        ])
         if not cv2.imwrite(str(out), canvas):
             raise fail(f"cannot write {out}")
     if as_json:

@@ -24,6 +24,12 @@ from facegate.features.lockers.models import Locker, LockerKey
 from facegate.features.lockers.results import OpenResult
 from facegate.features.lockers.rules import KeyRefusedError, check_locker_number
 
+REPLACED_KEYS_CHECKED = 5
+REPLACED_MESSAGE = (
+    "this key was replaced by a newer one (each new key cancels the earlier ones): use the "
+    "newest key; this entry did not count as a wrong attempt"
+)
+
 _STATE_MESSAGES = {
     KeyStatus.USED: "this key has already been used; request a new one at the kiosk",
     KeyStatus.EXPIRED: "this key has expired; request a new one at the kiosk",
@@ -77,6 +83,10 @@ class OpeningMixin(LockerBase):
         right = self.hasher.matches(key, snapshot.digest, ref=snapshot.ref,
                                     customer_id=snapshot.customer_id, locker_number=number)
         if not right:
+            replaced = self._replaced_key_ref(key, snapshot, number)
+            if replaced is not None:  # an older key of this customer: say so, count nothing
+                self._refuse_open(number, snapshot.customer_id, actor, "replaced",
+                                  REPLACED_MESSAGE, ref=replaced)
             self._wrong_key(snapshot, number, now, actor)
         if not self._consume(snapshot, number, now, actor):
             self._refuse_after_race(snapshot, number, now, actor)
@@ -103,6 +113,18 @@ class OpeningMixin(LockerBase):
         with self.db.session() as s:
             self._log(s, "locker.open", "opened", actor, number, k.customer_id,
                       details={"ref": k.ref, "actuator": self.actuator.name})
+
+    def _replaced_key_ref(self, key: str, k: _KeySnapshot, number: int) -> str | None:
+        """The ref of a recent key of the same customer and locker that a newer key replaced
+        (revoked, never used or burnt) and that ``key`` is, or None. A stranger gains nothing:
+        only someone who holds an issued key can match one."""
+        with self.db.session() as s:
+            refs = repo.replaced_key_digests(s, k.id, REPLACED_KEYS_CHECKED)
+        for ref, digest in refs:
+            if self.hasher.matches(key, digest, ref=ref, customer_id=k.customer_id,
+                                   locker_number=number):
+                return ref
+        return None
 
     def _consume(self, k: _KeySnapshot, number: int, now: datetime, actor: str | None) -> bool:
         """Mark the key used iff it still is usable; the row count decides who won."""

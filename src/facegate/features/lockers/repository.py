@@ -206,3 +206,21 @@ def event_info(e: LockerEvent) -> LockerEventInfo:
         customer_id=e.customer_id, actor=e.actor, liveness_score=e.liveness_score,
         match_score=e.match_score, details=dict(e.details or {}),
     )
+
+
+def replaced_key_digests(s: Session, key_id: int, limit: int) -> list[tuple[str, str]]:
+    """(ref, digest) of the newest keys of the same customer and locker that a newer key replaced
+    (revoked, never used nor burnt), newest first."""
+    latest = s.get(LockerKey, key_id)
+    if latest is None:
+        return []
+    older = s.scalars(
+        select(LockerKey)
+        .where(LockerKey.locker_id == latest.locker_id, LockerKey.id != latest.id,
+               LockerKey.customer_pk == latest.customer_pk,
+               LockerKey.revoked_at.is_not(None), LockerKey.used_at.is_(None),
+               LockerKey.burnt_at.is_(None))
+        .order_by(LockerKey.issued_at.desc(), LockerKey.id.desc())
+        .limit(limit)
+    ).all()
+    return [(row.ref, row.digest) for row in older]

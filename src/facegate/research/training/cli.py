@@ -50,12 +50,18 @@ def _lfw_dir(option: Path | None) -> Path:
     return (configured if configured is not None else Path("..") / "shared" / "data") / "lfw"
 
 
-def _lfw_data(option: Path | None, eval_folds: str, seed: int) -> tuple[CropCache, IdentitySplit]:
+def _lfw_data(
+    option: Path | None, eval_folds: str, seed: int, smoke: bool = False, deadline: float | None = None
+) -> tuple[CropCache, IdentitySplit]:
     from facegate.research.training.data import (
+        IMAGE_DIR,
+        AlignmentTimeout,
+        align_images,
         list_images,
         load_lfw_pairs,
         load_or_build_cache,
         parse_folds,
+        smoke_subset,
         split_identities,
     )
 
@@ -67,8 +73,20 @@ def _lfw_data(option: Path | None, eval_folds: str, seed: int) -> tuple[CropCach
     except ValueError as exc:
         raise fail(str(exc)) from None
     c = container()
-    cache = load_or_build_cache(lfw, c.settings.data_dir / "training", c.detector)
-    split = split_identities(list_images(lfw), load_lfw_pairs(lfw), folds, seed=seed)
+    images = list_images(lfw)
+    split = split_identities(images, load_lfw_pairs(lfw), folds, seed=seed)
+    try:
+        if smoke:  # a small fixed slice, aligned on the fly (no cache): a run of a few minutes
+            paths, split = smoke_subset(images, split)
+            return align_images(lfw / IMAGE_DIR, paths, c.detector, deadline=deadline), split
+        cache = load_or_build_cache(lfw, c.settings.data_dir / "training", c.detector,
+                                    deadline=deadline)
+    except AlignmentTimeout as exc:
+        raise fail(
+            f"--max-minutes ran out while aligning LFW ({exc.done} of {exc.total} images; nothing "
+            "trained yet). Aligning all of LFW is done once and cached: run once with a larger "
+            "--max-minutes (or none), or try --smoke"
+        ) from None
     return cache, split
 
 
@@ -88,20 +106,34 @@ def train_siamese(
     seed: int = 0,
     threads: Annotated[int, typer.Option(min=1, help="torch.set_num_threads")] = 2,
     max_minutes: Annotated[
-        float | None, typer.Option(help="Stop before an epoch that would end past this budget")
+        float | None,
+        typer.Option(min=0.0, help="Time budget of the whole run (aligning included); an epoch "
+                     "running at the budget stops there and is still validated and saved"),
     ] = None,
+    smoke: Annotated[
+        bool,
+        typer.Option("--smoke", help="A few minutes' run on a small slice of LFW (24 identities, "
+                     "20 held-out pairs per fold): checks the pipeline, not the accuracy"),
+    ] = False,
     patience: Annotated[int, typer.Option(min=1, help="Early stop after N epochs w/o progress")] = 5,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from <out>/last.pt")] = False,
 ) -> None:
     """Train the embedding network, then evaluate best.pt on the held-out LFW folds."""
+    import time
+
+    started = time.monotonic()
     _need_torch()
     from facegate.research.training.evaluate import evaluate_checkpoint
     from facegate.research.training.trainer import TrainOptions, train_siamese
 
-    cache, split = _lfw_data(lfw, eval_folds, seed)
-    run_dir = out or container().settings.data_dir / "training" / "siamese"
+    run_dir = out or container().settings.data_dir / "training" / (
+        "siamese-smoke" if smoke else "siamese")
     if not resume and (run_dir / "last.pt").exists():
         raise fail(f"{run_dir} already holds a run; pass --resume to continue it or pick another --out")
+    deadline = None if max_minutes is None else started + max_minutes * 60.0
+    cache, split = _lfw_data(lfw, eval_folds, seed, smoke=smoke, deadline=deadline)
+    if smoke:
+        batch_size = min(batch_size, 32)
     options = TrainOptions(
         epochs=epochs,
         batch_size=batch_size,
@@ -114,7 +146,7 @@ def train_siamese(
     )
     typer.echo(f"split: {split.describe()}")
     try:
-        result = train_siamese(cache, split, run_dir, options, resume=resume)
+        result = train_siamese(cache, split, run_dir, options, resume=resume, started=started)
     except ValueError as exc:
         raise fail(str(exc)) from None
     typer.echo(

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -165,19 +167,34 @@ def _detect_landmarks(detector: FaceDetector, image: ImageArray) -> Landmarks | 
     return None if face is None else face.landmarks
 
 
+class AlignmentTimeout(Exception):
+    """The time budget ran out while aligning; ``done`` of ``total`` images were aligned."""
+
+    def __init__(self, done: int, total: int) -> None:
+        super().__init__(f"the time budget ran out while aligning LFW ({done} of {total} images)")
+        self.done = done
+        self.total = total
+
+
 def align_images(
-    image_root: Path, paths: Sequence[str], detector: FaceDetector, progress: bool = True
+    image_root: Path, paths: Sequence[str], detector: FaceDetector, progress: bool = True,
+    deadline: float | None = None,
 ) -> CropCache:
     """Align the centre-most face of each image (``paths`` relative to ``image_root``).
 
     Images without a detected face are aligned with the mean landmarks of the detected ones (LFW
-    deep-funneled images are already roughly aligned) and flagged in ``detected``.
+    deep-funneled images are already roughly aligned) and flagged in ``detected``. Past
+    ``deadline`` (``time.monotonic()``) it stops with ``AlignmentTimeout``.
     """
     crops = np.zeros((len(paths), CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)
     detected = np.zeros(len(paths), dtype=bool)
     found: list[np.ndarray] = []
     missing: list[tuple[int, ImageArray]] = []
-    for i, rel in enumerate(tqdm(paths, desc="align LFW", unit="img", disable=not progress)):
+    bar = tqdm(paths, desc="align LFW", unit="img", disable=not progress, file=sys.stderr)
+    for i, rel in enumerate(bar):
+        if deadline is not None and time.monotonic() > deadline:
+            bar.close()
+            raise AlignmentTimeout(i, len(paths))
         image = read_image_file(image_root / rel)
         marks = _detect_landmarks(detector, image)
         if marks is None:
@@ -195,10 +212,11 @@ def align_images(
 
 
 def build_crop_cache(
-    lfw_dir: Path, cache_dir: Path, detector: FaceDetector, progress: bool = True
+    lfw_dir: Path, cache_dir: Path, detector: FaceDetector, progress: bool = True,
+    deadline: float | None = None,
 ) -> CropCache:
     """Align every LFW image once (a few minutes on 2 cores) and write the cache atomically."""
-    cache = align_images(lfw_dir / IMAGE_DIR, list_images(lfw_dir), detector, progress)
+    cache = align_images(lfw_dir / IMAGE_DIR, list_images(lfw_dir), detector, progress, deadline)
     _write_cache(cache, lfw_dir, cache_dir)
     return cache
 
@@ -239,9 +257,40 @@ def load_crop_cache(cache_dir: Path) -> CropCache | None:
 
 
 def load_or_build_cache(
-    lfw_dir: Path, cache_dir: Path, detector: FaceDetector, progress: bool = True
+    lfw_dir: Path, cache_dir: Path, detector: FaceDetector, progress: bool = True,
+    deadline: float | None = None,
 ) -> CropCache:
-    return load_crop_cache(cache_dir) or build_crop_cache(lfw_dir, cache_dir, detector, progress)
+    return load_crop_cache(cache_dir) or build_crop_cache(
+        lfw_dir, cache_dir, detector, progress, deadline
+    )
+
+
+def smoke_subset(
+    images: Sequence[str], split: IdentitySplit, identities: int = 24, per_identity: int = 6,
+    pairs_per_fold: int = 20,
+) -> tuple[list[str], IdentitySplit]:
+    """A small, fixed slice of a split for a smoke run (minutes, not hours): ``identities``
+    training and a sixth as many validation identities with at least three images (at most
+    ``per_identity`` each), and ``pairs_per_fold`` held-out pairs per fold (half same, half
+    different). Returns the images to align and the reduced split."""
+    by_id: dict[str, list[str]] = defaultdict(list)
+    for rel in images:
+        by_id[rel.split("/", 1)[0]].append(rel)
+    train = [n for n in split.train_identities if len(by_id[n]) >= 3][:identities]
+    val = [n for n in split.val_identities if len(by_id[n]) >= 3][: max(2, identities // 6)]
+    per_fold: dict[int, list[Pair]] = defaultdict(list)
+    for p in split.eval_pairs:
+        per_fold[p.fold].append(p)
+    pairs: list[Pair] = []
+    for fold in sorted(per_fold):
+        same = [p for p in per_fold[fold] if p.same][: pairs_per_fold // 2]
+        diff = [p for p in per_fold[fold] if not p.same][: pairs_per_fold // 2]
+        pairs += same + diff
+    wanted = {p for n in train + val for p in sorted(by_id[n])[:per_identity]}
+    wanted |= {p.path_a for p in pairs} | {p.path_b for p in pairs}
+    reduced = replace(split, eval_pairs=tuple(pairs), train_identities=tuple(train),
+                      val_identities=tuple(val))
+    return sorted(wanted), reduced
 
 
 def load_lfw_pairs(lfw_dir: Path) -> list[Pair]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -48,7 +49,7 @@ class TrainOptions:
     patience: int = 5  # early stop after this many epochs without a better validation accuracy
     seed: int = 0
     threads: int = 2
-    max_minutes: float | None = None  # stop before an epoch that would end past this budget
+    max_minutes: float | None = None  # the run's time budget: checked before and inside epochs
     max_steps: int | None = None  # stop after this many optimiser steps (smoke tests)
 
 
@@ -161,139 +162,17 @@ def net_from_checkpoint(ckpt: dict[str, Any]) -> EmbeddingNet:
     return net.eval()
 
 
-@dataclass(frozen=True)
-class _Validation:
-    """Validation pairs: the images to embed (``idx``) and the pair indices into them."""
-
-    idx: np.ndarray
-    pa: np.ndarray
-    pb: np.ndarray
-    y: np.ndarray
-
-    @classmethod
-    def of(cls, cache: CropCache, split: IdentitySplit, seed: int) -> _Validation:
-        val_a, val_b, val_y = validation_pairs(cache.paths, split.val_identities, seed=seed)
-        val_idx = np.unique(np.r_[val_a, val_b])
-        val_pos = {int(g): k for k, g in enumerate(val_idx)}
-        pa = np.array([val_pos[int(i)] for i in val_a])
-        pb = np.array([val_pos[int(i)] for i in val_b])
-        return cls(val_idx, pa, pb, val_y)
-
-
-def _resume(
-    last_path: Path, o: TrainOptions, split: IdentitySplit, net: EmbeddingNet, head: CosFaceHead,
-    opt: torch.optim.Optimizer,
-) -> _State:
-    """Load ``last_path`` into the network, head and optimizer; the training state it had."""
-    ckpt = load_checkpoint(last_path)
-    if _recipe(ckpt["options"]) != _recipe(_options_dict(o)) or ckpt["split"] != split.describe():
-        raise ValueError(
-            f"{last_path} was made with another recipe or split; resume with the same "
-            "options, or train into a new --out directory"
-        )
-    net.load_state_dict(ckpt["model"])
-    head.load_state_dict(ckpt["head"])
-    opt.load_state_dict(ckpt["optimizer"])
-    torch.set_rng_state(ckpt["rng"])
-    return _State(
-        epoch=ckpt["epoch"],
-        step=ckpt["step"],
-        best_val=ckpt["best_val"],
-        stale=ckpt["stale"],
-        history=[EpochStats(**h) for h in ckpt["history"]],
-    )
-
-
-@dataclass
-class _Run:
-    """One training run's moving parts: epochs, validation and checkpoints."""
-
-    net: EmbeddingNet
-    head: CosFaceHead
-    opt: torch.optim.Optimizer
-    state: _State
-    o: TrainOptions
-    images: torch.Tensor
-    labels: torch.Tensor
-    progress: bool
-    step_losses: list[float] = field(default_factory=list)
-
-    def epoch(self, epoch: int, val: _Validation, val_images: torch.Tensor) -> bool:
-        """Train one epoch, validate, update the state; True when ``max_steps`` was reached."""
-        o, state = self.o, self.state
-        t0 = time.monotonic()
-        steps_per_epoch = max(1, len(self.labels) // o.batch_size)  # drop the ragged last batch
-        gen = torch.Generator().manual_seed(o.seed * 1000 + epoch)
-        order = torch.randperm(len(self.labels), generator=gen)
-        self.net.train()
-        self.head.train()
-        total, correct, seen = 0.0, 0, 0
-        last_val = state.history[-1].val_accuracy if state.history else float("nan")
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{o.epochs}", disable=not self.progress,
-                   leave=True)
-        lr = o.lr
-        hit_max_steps = False
-        for k in bar:
-            lr = _lr_at(state.step, steps_per_epoch, o)
-            sel = order[k * o.batch_size : (k + 1) * o.batch_size]
-            value, right = self._step(sel, gen, lr)
-            total += value * len(sel)
-            correct += right
-            seen += len(sel)
-            bar.set_postfix(loss=f"{total / seen:.3f}", lr=f"{lr:.4f}", val_acc=f"{last_val:.4f}")
-            if o.max_steps is not None and state.step >= o.max_steps:
-                hit_max_steps = True
-                break
-        emb = embed_prepared(self.net, val_images)
-        val_scores = (emb[val.pa] * emb[val.pb]).sum(dim=1).numpy().astype(np.float64)
-        val_acc = accuracy_at(val_scores, val.y, best_threshold(val_scores, val.y))
-        state.epoch = epoch
-        state.history.append(EpochStats(
-            epoch, total / max(seen, 1), correct / max(seen, 1), val_acc, lr, time.monotonic() - t0
-        ))
-        bar.set_postfix(loss=f"{total / max(seen, 1):.3f}", lr=f"{lr:.4f}", val_acc=f"{val_acc:.4f}")
-        bar.close()
-        if val_acc > state.best_val:
-            state.best_val, state.stale = val_acc, 0
-        else:
-            state.stale += 1
-        return hit_max_steps
-
-    def _step(self, sel: torch.Tensor, gen: torch.Generator, lr: float) -> tuple[float, int]:
-        """One SGD step on the batch ``sel``: its loss and how many it classified right."""
-        for g in self.opt.param_groups:
-            g["lr"] = lr
-        x = augment(self.images[sel], gen, self.o.augment_strength)
-        y = self.labels[sel]
-        loss, cos = self.head(self.net.features(x), y)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        self.state.step += 1
-        value = float(loss.detach())
-        self.step_losses.append(value)
-        return value, int((cos.detach().argmax(dim=1) == y).sum())
-
-    def save(self, path: Path, meta: dict[str, Any]) -> None:
-        o, state = self.o, self.state
-        _save(path, {
-            "format": CHECKPOINT_FORMAT,
-            "arch": {"dim": o.dim, "width": o.width, "dropout": o.dropout},
-            "model": self.net.state_dict(),
-            "head": self.head.state_dict(),
-            "optimizer": self.opt.state_dict(),
-            "rng": torch.get_rng_state(),
-            "epoch": state.epoch,
-            "step": state.step,
-            "best_val": state.best_val,
-            "stale": state.stale,
-            "history": [asdict(h) for h in state.history],
-            "options": _options_dict(o),
-            "split": meta["split"],
-            "eval_folds": meta["eval_folds"],
-            "classes": meta["classes"],
-            "train_images": meta["train_images"],
-        })
+def _save_partial_epoch(
+    checkpoint: Any, best_path: Path, last_path: Path, partial: dict[str, Any], state: _State,
+    stats: EpochStats,
+) -> None:
+    """An epoch cut short by the time budget: ``last.pt`` can resume inside it (same batches,
+    same augmentation), ``best.pt`` exists even when this was the first epoch. Best/stale are
+    left for the completed epoch to decide, so a resumed run equals an uninterrupted one."""
+    state.history.append(stats)
+    if not best_path.exists():
+        checkpoint(best_path, partial)
+    checkpoint(last_path, partial)
 
 
 def train_siamese(
@@ -303,8 +182,14 @@ def train_siamese(
     options: TrainOptions,
     resume: bool = False,
     progress: bool = True,
+    started: float | None = None,
 ) -> TrainResult:
-    """Train (or resume) the embedding network; checkpoints go to ``out_dir``."""
+    """Train (or resume) the embedding network; checkpoints go to ``out_dir``.
+
+    ``max_minutes`` counts from ``started`` (``time.monotonic()``; default: now): no epoch starts
+    when the previous one says it would end past the budget, and a running epoch stops at the
+    budget, is validated and checkpointed like a full one (``stopped == "time budget"``).
+    """
     o = options
     torch.set_num_threads(o.threads)
     torch.manual_seed(o.seed)
@@ -313,36 +198,150 @@ def train_siamese(
 
     idx, labels_np = _train_set(cache, split, o.min_images)
     classes = int(labels_np.max()) + 1
-    val = _Validation.of(cache, split, o.seed)
+    val_a, val_b, val_y = validation_pairs(cache.paths, split.val_identities, seed=o.seed)
+    val_idx = np.unique(np.r_[val_a, val_b])
+    val_pos = {int(g): k for k, g in enumerate(val_idx)}
+    pa = np.array([val_pos[int(i)] for i in val_a])
+    pb = np.array([val_pos[int(i)] for i in val_b])
+
     net = EmbeddingNet(dim=o.dim, width=o.width, dropout=o.dropout)
     head = CosFaceHead(o.dim, classes, scale=o.scale, margin=o.margin)
     params = list(net.parameters()) + list(head.parameters())
     opt = torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, nesterov=True)
-    state = _resume(last_path, o, split, net, head, opt) if resume and last_path.is_file() else _State()
-    run = _Run(net, head, opt, state, o, prepare_crops(cache.crops, idx), torch.from_numpy(labels_np),
-               progress)
-    val_images = prepare_crops(cache.crops, val.idx)
-    meta = {"split": split.describe(), "eval_folds": list(split.eval_folds), "classes": classes,
-            "train_images": len(idx)}
-    started = time.monotonic()
+    state = _State()
+    partial: dict[str, Any] | None = None  # an epoch the time budget cut short, to finish first
+    if resume and last_path.is_file():
+        ckpt = load_checkpoint(last_path)
+        if _recipe(ckpt["options"]) != _recipe(_options_dict(o)) or ckpt["split"] != split.describe():
+            raise ValueError(
+                f"{last_path} was made with another recipe or split; resume with the same "
+                "options, or train into a new --out directory"
+            )
+        net.load_state_dict(ckpt["model"])
+        head.load_state_dict(ckpt["head"])
+        opt.load_state_dict(ckpt["optimizer"])
+        torch.set_rng_state(ckpt["rng"])
+        state = _State(
+            epoch=ckpt["epoch"],
+            step=ckpt["step"],
+            best_val=ckpt["best_val"],
+            stale=ckpt["stale"],
+            history=[EpochStats(**h) for h in ckpt["history"]],
+        )
+        partial = ckpt.get("partial")
+        if partial is not None:  # its provisional line is replaced when the epoch completes
+            state.history = [h for h in state.history if h.epoch != partial["epoch"]]
+
+    images = prepare_crops(cache.crops, idx)
+    val_images = prepare_crops(cache.crops, val_idx)
+    labels = torch.from_numpy(labels_np)
+    steps_per_epoch = max(1, len(idx) // o.batch_size)  # drop the ragged last batch (BatchNorm)
+    started = time.monotonic() if started is None else started
+    budget_s = None if o.max_minutes is None else o.max_minutes * 60.0
     stopped = "epochs"
+    step_losses: list[float] = []
+
+    def checkpoint(path: Path, partial: dict[str, Any] | None = None) -> None:
+        _save(
+            path,
+            {
+                "format": CHECKPOINT_FORMAT,
+                "arch": {"dim": o.dim, "width": o.width, "dropout": o.dropout},
+                "model": net.state_dict(),
+                "head": head.state_dict(),
+                "optimizer": opt.state_dict(),
+                "rng": torch.get_rng_state(),
+                "epoch": state.epoch,
+                "step": state.step,
+                "best_val": state.best_val,
+                "stale": state.stale,
+                "history": [asdict(h) for h in state.history],
+                "options": _options_dict(o),
+                "split": split.describe(),
+                "eval_folds": list(split.eval_folds),
+                "classes": classes,
+                "train_images": len(idx),
+                "partial": partial,
+            },
+        )
+
     while state.epoch < o.epochs:
-        if state.history and o.max_minutes is not None:
+        epoch = state.epoch + 1
+        if state.history and o.max_minutes is not None and partial is None:
             elapsed = (time.monotonic() - started) / 60.0
             if elapsed + state.history[-1].seconds / 60.0 > o.max_minutes:
                 stopped = "time budget"
                 break
-        hit_max_steps = run.epoch(state.epoch + 1, val, val_images)
-        if state.stale == 0:
-            run.save(best_path, meta)
-        run.save(last_path, meta)
-        if hit_max_steps:
-            stopped = "max steps"
+        t0 = time.monotonic()
+        gen = torch.Generator().manual_seed(o.seed * 1000 + epoch)
+        order = torch.randperm(len(idx), generator=gen)
+        net.train()
+        head.train()
+        total, correct, seen, first = 0.0, 0, 0, 0
+        if partial is not None and partial["epoch"] == epoch:  # resume inside this epoch
+            gen.set_state(partial["generator"])
+            first, total, correct, seen = partial["k"], partial["total"], partial["correct"], partial["seen"]
+        partial = None
+        done = first
+        last_val = state.history[-1].val_accuracy if state.history else float("nan")
+        bar = tqdm(range(first, steps_per_epoch), desc=f"epoch {epoch}/{o.epochs}",
+                   disable=not progress, leave=True, file=sys.stderr)
+        lr = o.lr
+        for k in bar:
+            lr = _lr_at(state.step, steps_per_epoch, o)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            sel = order[k * o.batch_size : (k + 1) * o.batch_size]
+            x = augment(images[sel], gen, o.augment_strength)
+            y = labels[sel]
+            loss, cos = head(net.features(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            state.step += 1
+            value = float(loss.detach())
+            step_losses.append(value)
+            total += value * len(sel)
+            correct += int((cos.detach().argmax(dim=1) == y).sum())
+            seen += len(sel)
+            done = k + 1
+            bar.set_postfix(loss=f"{total / seen:.3f}", lr=f"{lr:.4f}", val_acc=f"{last_val:.4f}")
+            if o.max_steps is not None and state.step >= o.max_steps:
+                stopped = "max steps"
+                break
+            if budget_s is not None and time.monotonic() - started >= budget_s:
+                stopped = "time budget"  # inside the epoch: validate and save what was learnt
+                break
+        emb = embed_prepared(net, val_images)
+        val_scores = (emb[pa] * emb[pb]).sum(dim=1).numpy().astype(np.float64)
+        val_acc = accuracy_at(val_scores, val_y, best_threshold(val_scores, val_y))
+        if stopped == "time budget" and done < steps_per_epoch:
+            _save_partial_epoch(checkpoint, best_path, last_path, {
+                "epoch": epoch, "k": done, "generator": gen.get_state(), "total": total,
+                "correct": correct, "seen": seen,
+            }, state, EpochStats(epoch, total / max(seen, 1), correct / max(seen, 1), val_acc,
+                                 lr, time.monotonic() - t0))
+            bar.close()
+            break
+        state.epoch = epoch
+        state.history.append(
+            EpochStats(
+                epoch, total / max(seen, 1), correct / max(seen, 1), val_acc, lr, time.monotonic() - t0
+            )
+        )
+        bar.set_postfix(loss=f"{total / max(seen, 1):.3f}", lr=f"{lr:.4f}", val_acc=f"{val_acc:.4f}")
+        bar.close()
+        if val_acc > state.best_val:
+            state.best_val, state.stale = val_acc, 0
+            checkpoint(best_path)
+        else:
+            state.stale += 1
+        checkpoint(last_path)
+        if stopped in ("max steps", "time budget"):
             break
         if state.stale >= o.patience:
             stopped = "early stop"
             break
-    step_losses = run.step_losses
     return TrainResult(
         out_dir=out_dir,
         best_checkpoint=best_path,

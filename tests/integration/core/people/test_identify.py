@@ -67,6 +67,7 @@ def test_verify(enrolled: Any, faces_dir: Path) -> None:
     assert yes.verified and not no.verified and yes.similarity > no.similarity
     # one claimed person: the 1:1 threshold (LFW pairs), not the stricter 1:N one
     assert yes.threshold == enrolled.match_threshold < enrolled.identification.threshold
+    assert yes.threshold == pytest.approx(0.325)  # 1:1 keeps the pair threshold, not 1:N's 0.48
     with pytest.raises(NotFoundError):
         enrolled.identification.verify("nobody", probe)
     decisions = [e.decision for e in enrolled.audit.latest(3)]

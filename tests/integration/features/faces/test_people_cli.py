@@ -63,7 +63,7 @@ def test_people_commands(cli: Any, faces_dir: Path, tmp_path: Path) -> None:
     assert cli("verify", "obama", faces_dir / "scenes/obama1.jpg").exit_code == 0
 
     assert cli("people", "remove", "obama", "--yes").output.startswith("removed obama")
-    assert "1 people" in cli("people", "list").output
+    assert "1 person" in cli("people", "list").output
 
 
 def _env(data_dir: Path) -> dict[str, str]:
@@ -110,7 +110,7 @@ def test_import_summary_and_idempotent_rerun(cli: Any, faces_dir: Path, tmp_path
     r = cli("people", "import", src, "--no-progress")
     assert r.exit_code == 0, r.output
     assert r.output.splitlines()[0] == (
-        "2 people enrolled (3 images), 1 rejected, 1 duplicates, 0 already imported, "
+        "2 people enrolled (3 images), 1 rejected, 1 duplicate, 0 already imported, "
         "4 people seen"
     )
     assert "3 faces found" in r.output and "same image as alice" in r.output
@@ -118,7 +118,7 @@ def test_import_summary_and_idempotent_rerun(cli: Any, faces_dir: Path, tmp_path
     assert '"display_name": "bob smith"' in shown
     again = cli("people", "import", src, "--no-progress")
     assert again.output.splitlines()[0] == (
-        "0 people enrolled (0 images), 0 rejected, 1 duplicates, 4 already imported, "
+        "0 people enrolled (0 images), 0 rejected, 1 duplicate, 4 already imported, "
         "4 people seen"
     )
     assert "2 people" in cli("people", "list").output
@@ -200,5 +200,6 @@ def test_kill_9_mid_import_then_rerun_finishes(lfw_dir: Path, tmp_path: Path) ->
         ).fetchone()[0]
     assert recorded == images  # every image handled exactly once (enrolled or rejected)
     assert final_samples == enrolled
-    assert rerun.stdout.startswith(f"{final_people - people} people enrolled")
+    added = final_people - people
+    assert rerun.stdout.startswith(f"{added} {'person' if added == 1 else 'people'} enrolled")
     assert f"{before_kill_recorded} already imported" in rerun.stdout

@@ -60,6 +60,7 @@ def test_locker_cli_end_to_end(tmp_path: Path, data_dir: Path) -> None:
 
     p = run(data, "access", "--camera", video)
     assert p.returncode == 0, p.stderr
+    assert p.stderr == "", p.stderr  # no MediaPipe / TFLite / absl start-up warnings
     m = re.search(r"GRANTED customer C1, locker 12: one-time key (\d{6}) ", p.stdout)
     assert m, p.stdout
     key = m.group(1)

@@ -75,15 +75,69 @@ def test_loss_decreases_and_checkpoints(trained: TrainResult) -> None:
     assert [h.epoch for h in trained.history] == list(range(1, len(trained.history) + 1))
 
 
+def test_time_budget_holds_inside_the_first_epoch_and_saves(
+    tiny: tuple[CropCache, IdentitySplit], tmp_path: Path
+) -> None:
+    import time
+
+    cache, split = tiny
+    options = TrainOptions(epochs=5, batch_size=8, lr=0.05, seed=1, max_minutes=0.5)
+    # the budget is already spent when training starts (say, by aligning): one step, then stop
+    started = time.monotonic() - 31.0
+    result = train_siamese(cache, split, tmp_path / "run", options, progress=False, started=started)
+    steps_per_epoch = len(cache.paths[: TRAIN_IDS * PER_ID]) // 8
+    assert result.stopped == "time budget" and len(result.history) == 1
+    assert len(result.step_losses) == 1 < steps_per_epoch  # stopped inside epoch 1
+    assert result.last_checkpoint.is_file() and result.best_checkpoint.is_file()
+    assert load_checkpoint(result.last_checkpoint)["step"] == 1
+
+
+def test_alignment_stops_at_the_deadline(lfw_dir: Path) -> None:
+    import time
+
+    from facegate.research.training.data import AlignmentTimeout
+
+    paths = list_images(lfw_dir)[:5]
+    with pytest.raises(AlignmentTimeout) as exc:
+        align_images(lfw_dir / IMAGE_DIR, paths, YunetDetector(), progress=False,
+                     deadline=time.monotonic() - 1)
+    assert (exc.value.done, exc.value.total) == (0, 5)
+
+
+def test_cli_budget_spent_while_aligning_is_a_clear_error(
+    lfw_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import sys
+
+    from facegate.app.cli import app
+    from facegate.core import cli as common
+
+    monkeypatch.setenv("FACEGATE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(sys, "argv", ["facegate", "train", "siamese", "--lfw", str(lfw_dir),
+                                      "--smoke", "--max-minutes", "0", "--out", str(tmp_path / "r")])
+    common.container.cache_clear()
+    try:
+        code = common.run_app(app)
+    finally:
+        common.container.cache_clear()
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.splitlines()[-1].startswith("error: --max-minutes ran out while aligning LFW (0 of ")
+    assert "--smoke" in err
+
+
 def test_resume_continues_the_same_run(tiny: tuple[CropCache, IdentitySplit], tmp_path: Path) -> None:
     cache, split = tiny
     options = TrainOptions(epochs=2, batch_size=16, lr=0.05, seed=5)
     whole = train_siamese(cache, split, tmp_path / "whole", options, progress=False)
-    # an "interrupted" run: same recipe, stopped after epoch 1 by its time budget; the restart
-    # lifts the budget (run control, not recipe) and must replay the rest exactly
+    # an "interrupted" run: same recipe, stopped inside epoch 1 by its time budget (after one
+    # step); the restart lifts the budget (run control, not recipe) and must replay the rest
+    # exactly, finishing epoch 1 where it stopped
     interrupted = TrainOptions(epochs=2, batch_size=16, lr=0.05, seed=5, max_minutes=0.0)
     first = train_siamese(cache, split, tmp_path / "resumed", interrupted, progress=False)
     assert first.stopped == "time budget" and len(first.history) == 1
+    assert len(first.step_losses) == 1 and first.best_checkpoint.is_file()
     resumed = train_siamese(cache, split, tmp_path / "resumed", options, resume=True, progress=False)
     assert len(resumed.history) == 2
     np.testing.assert_allclose(resumed.step_losses, whole.step_losses[len(first.step_losses) :], rtol=1e-4)

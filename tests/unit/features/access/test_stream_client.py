@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from facegate.core.domain import Box, DetectedFace, ImageArray, Landmarks
+from facegate.core.vision.draw import RED
 from facegate.features.access.client import (
+    BLUE,
     ClientOptions,
+    ServerUnreachableError,
     StreamClient,
+    banner_for,
     box_iou,
     encode_jpeg,
     faces_of_result,
@@ -106,3 +113,70 @@ def test_helpers() -> None:
     assert sf.label == "Barack Obama 0.71" and sf.allowed
     small, data = encode_jpeg(np.zeros((480, 1280, 3), np.uint8), 640, 80)
     assert small.shape == (240, 640, 3) and data[:3] == b"\xff\xd8\xff"
+
+
+def _decision(status: str, reason: str | None = None, name: str | None = None) -> dict[str, object]:
+    return {"status": status, "reason": reason, "name": name, "person": name}
+
+
+def test_banner_is_neutral_while_a_face_is_being_confirmed() -> None:
+    assert banner_for(False, None)[0] == "offline"
+    assert banner_for(True, None)[0] == "waiting"
+    assert banner_for(True, _decision("denied", "no_face"))[:2] == ("no_face", "LOOK AT THE CAMERA")
+    state, text, color = banner_for(True, _decision("denied", "confirming", "Barack Obama"))
+    assert (state, text) == ("checking", "CHECKING...") and color != RED
+    assert banner_for(True, _decision("granted", None, "Barack Obama"))[1] == (
+        "ACCESS GRANTED: Barack Obama")
+    for settled in ("unknown", "not_allowed"):
+        assert banner_for(True, _decision("denied", settled))[:3] == ("denied", "ACCESS DENIED", RED)
+
+
+def test_confirming_frames_show_checking_not_denied(client) -> None:  # type: ignore[no-untyped-def]
+    c, _ = client
+    msg = result(3)
+    msg["decision"] = _decision("denied", "confirming", "Barack Obama")
+    c._sent_at[3] = time.monotonic()
+    c._on_message(msg)
+    out = c._annotate(np.zeros((100, 100, 3), np.uint8), c._fresh_result(), None)
+    assert c.stats.banners == {"checking": 1}
+    assert tuple(int(v) for v in out[98, 50]) == BLUE  # the neutral banner, not red
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # nothing listens once the socket is closed
+
+
+def test_unreachable_server_is_an_error_not_zero_connections(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    options = ClientOptions(server=f"http://127.0.0.1:{_closed_port()}", headless=True,
+                            backoff_initial_s=0.01, backoff_max_s=0.02, give_up_after_s=0.05,
+                            warn_after_s=0.0)
+    client = StreamClient(options, OneFrame(), FakeDetector)
+    with pytest.raises(ServerUnreachableError, match="cannot reach the FaceGate server") as exc:
+        asyncio.run(client.run())
+    assert "attempt" in exc.value.message and "--server" in exc.value.message
+    assert client.stats.connects == 0
+    warning = capsys.readouterr().err  # said while it keeps retrying (after warn_after_s)
+    assert warning.startswith("warning: cannot reach the FaceGate server") and "(retrying)" in warning
+
+
+def test_client_command_exits_2_when_the_server_cannot_be_reached(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    from facegate.app.cli import app
+    from facegate.core.cli import run_app
+
+    video = data_dir / "video" / "webcam_blink_turns.webm"
+    monkeypatch.setattr(sys, "argv", [
+        "facegate", "client", "--server", f"http://127.0.0.1:{_closed_port()}", "--source",
+        str(video), "--headless", "--max-frames", "3"])
+    code = run_app(app)
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert err.splitlines()[-1].startswith("error: cannot reach the FaceGate server at ws://")
+    assert "connection(s)" not in out  # before: a summary with "0 connection(s)" and exit 0

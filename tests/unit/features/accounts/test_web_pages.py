@@ -24,7 +24,13 @@ from facegate.core.errors import FaceQualityError
 from facegate.core.settings import Settings
 from facegate.core.store.audit import AuditQuery
 from facegate.core.store.db import Base, Database
-from facegate.features.accounts.service import AccountHook, AccountService, FaceCheck, FaceEnrollment
+from facegate.features.accounts.service import (
+    FACE_STEP_FAILED,
+    AccountHook,
+    AccountService,
+    FaceCheck,
+    FaceEnrollment,
+)
 from facegate.features.voting import models as voting_models  # noqa: F401  (the dashboard reads voters)
 
 PASSWORD = "correct horse battery"
@@ -279,7 +285,7 @@ def test_password_alone_does_not_log_in(web: Web) -> None:
     page = web.client.get("/login/face")
     r = web.client.post("/login/face/finish", headers={"X-CSRF-Token": csrf_of(page.text)})
     assert r.status_code == 401
-    assert "password or the live face" in r.json()["error"]["message"]
+    assert "live face check did not succeed" in r.json()["error"]["message"]
     assert web.client.get("/dashboard", follow_redirects=False).status_code == 303
 
 
@@ -287,9 +293,11 @@ def test_face_failure_is_denied_with_a_message_that_hides_the_factor(web: Web) -
     register(web)
     r = login(web, face_ok=False)
     assert r.status_code == 401
-    assert r.json()["error"]["message"] == (
-        "Login failed: the password or the live face check did not succeed."
-    )
+    message = r.json()["error"]["message"]
+    assert message == FACE_STEP_FAILED  # which step to redo (the password step had passed) ...
+    assert "Log in again with your password, then redo the face check" in message
+    for hidden in ("liveness", "similar", "match", "score", "0."):  # ... never why, nor a score
+        assert hidden not in message.lower()
     assert web.client.get("/dashboard", follow_redirects=False).status_code == 303
     denied = web.container.audit.query(AuditQuery(action="login", decision="denied"))
     assert denied[0].details["reason"] == "liveness failed"  # the reason is in the audit log only

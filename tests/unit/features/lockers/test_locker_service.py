@@ -289,6 +289,30 @@ def test_wrong_key_n_times_burns_it(kit: Kit) -> None:
         assert row.attempts == 3 and row.burnt_at is not None
 
 
+@BOTH
+def test_a_replaced_key_says_replaced_and_does_not_count(kit: Kit) -> None:
+    _register_alice(kit)
+    old = kit.svc.access(frames_of(ALICE)).key
+    new = kit.svc.access(frames_of(ALICE)).key  # a second visit: the first key is replaced
+    assert old is not None and new is not None and old.key != new.key
+    for _ in range(4):  # more than the attempts a key allows: none of them is counted
+        with pytest.raises(KeyRefusedError, match="replaced by a newer one") as exc:
+            kit.svc.open(12, old.key)
+        assert exc.value.reason == "replaced" and "attempt" not in str(exc.value).split(":")[0]
+    with kit.db.session() as s:
+        newest = s.scalars(select(LockerKey).where(LockerKey.ref == new.ref)).one()
+        assert newest.attempts == 0 and newest.burnt_at is None
+    assert _actions(kit, "locker.wrong_key") == []
+    refusals = kit.audit.query(AuditQuery(action="locker.open", decision="refused"))
+    assert {e.details["reason"] for e in refusals} == {"replaced"}
+    assert {e.details["ref"] for e in refusals} == {old.ref}
+    # a key nobody was given still counts (and says how many attempts are left)
+    with pytest.raises(KeyRefusedError, match="2 attempts left"):
+        kit.svc.open(12, _wrong(new.key) if _wrong(new.key) != old.key else _wrong(_wrong(new.key)))
+    kit.svc.open(12, new.key)
+    assert len(kit.actuator.opened) == 1
+
+
 def test_badly_typed_key_is_refused_without_counting(kit: Kit) -> None:
     _register_alice(kit)
     key = kit.svc.access(frames_of(ALICE)).key

@@ -65,3 +65,24 @@ def test_validation_pairs_are_balanced_and_labelled() -> None:
 def test_validation_needs_a_same_pair() -> None:
     with pytest.raises(ValueError, match="same-person"):
         validation_pairs(IMAGES, ["d"])
+
+
+def test_smoke_subset_is_small_and_keeps_the_split_disjoint() -> None:
+    from facegate.research.training.data import smoke_subset
+
+    images = [_img(f"p{k:03d}", i) for k in range(60) for i in range(1, 3 + k % 6)]
+    pairs = [Pair(f, _img(f"p{k:03d}", 1), _img(f"p{k:03d}", 2), True) for f in (5, 6)
+             for k in range(f * 3, f * 3 + 3) if 3 + k % 6 > 3]
+    pairs += [Pair(f, _img(f"p{k:03d}", 1), _img(f"p{k + 1:03d}", 1), False) for f in (5, 6)
+              for k in range(f * 3, f * 3 + 3)]
+    split = split_identities(images, pairs, (5, 6), seed=0)
+    paths, small = smoke_subset(images, split, identities=6, per_identity=3, pairs_per_fold=4)
+    assert len(small.train_identities) == 6 and len(small.val_identities) == 2
+    assert not set(small.train_identities) & set(small.val_identities)
+    assert len(small.eval_pairs) <= 8 and {p.fold for p in small.eval_pairs} == {5, 6}
+    used = set(small.train_identities) | set(small.val_identities)
+    for p in small.eval_pairs:  # every image a pair needs is aligned
+        assert p.path_a in paths and p.path_b in paths
+        assert p.path_a.split("/")[0] not in used
+    per_id = [sum(1 for q in paths if q.startswith(n + "/")) for n in used]
+    assert max(per_id) <= 3 and min(per_id) >= 3

@@ -28,6 +28,8 @@ async function startCamera(video) {
   const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } });
   video.srcObject = stream;
   await video.play();
+  const placeholder = document.getElementById("camera-placeholder");
+  if (placeholder) placeholder.hidden = true;
 }
 
 function grab(video, canvas) {
