@@ -9,7 +9,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 FAKE_PYTHON = """#!/usr/bin/env bash
 if [ "$1" = "-c" ]; then echo "${FAKE_PY_VERSION:-3.11.9}"; exit 0; fi

@@ -12,7 +12,7 @@ import pytest
 
 from facegate.core.liveness.native_logs import filter_noise, native_noise_filtered
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 CHATTER = [
     b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n",
     b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",

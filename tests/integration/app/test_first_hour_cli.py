@@ -107,7 +107,7 @@ def test_a_prompt_without_a_terminal_is_an_error_not_aborted(tmp_path: Path) -> 
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
     env.update(FACEGATE_DATA_DIR=str(tmp_path / "d"),
-               PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
+               PYTHONPATH=str(Path(__file__).resolve().parents[3] / "src"))
     r = subprocess.run([sys.executable, "-m", "facegate", "admin", "create", "newadmin"],
                        stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env,
                        timeout=120, check=False)
