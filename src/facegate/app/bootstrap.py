@@ -38,6 +38,9 @@ if TYPE_CHECKING:  # bank lockers (issue 8)
     from facegate.core.domain import FloatArray
     from facegate.features.lockers.service import LivenessCheck, LockerService
 
+if TYPE_CHECKING:  # rate limits
+    from facegate.core.ratelimit.service import RateLimits
+
 if TYPE_CHECKING:  # liveness (issue 5)
     from facegate.core.liveness.antispoof import PassiveAntiSpoof
     from facegate.core.liveness.service import LivenessService
@@ -123,6 +126,28 @@ class Container:
     @cached_property
     def compare(self) -> CompareService:
         return CompareService(self.pipeline, self.image_limits, self.match_threshold)
+
+    # --- rate limits (shared by every worker: database by default, Redis when configured) ---
+    @cached_property
+    def rate_limits(self) -> RateLimits:
+        from facegate.core.ratelimit.service import RateLimits, build_storage
+
+        s = self.settings
+        url = s.rate_limit_storage_url.get_secret_value() if s.rate_limit_storage_url else None
+        if url is None:
+            self.prepare_store()
+        storage = build_storage(url, self.database, s.rate_limit_purge_every)
+        rules = {
+            "recognition": s.rate_limit_recognition,
+            "enrol": s.rate_limit_enrol,
+            "liveness": s.rate_limit_liveness,
+            "login": s.rate_limit_login,
+            "locker_open": s.rate_limit_locker_open,
+            "locker_wrong_keys": s.rate_limit_locker_wrong_keys,
+            "locker_key_guesses": s.rate_limit_locker_key_guesses,
+        }
+        with self._lock:
+            return RateLimits(storage, rules, enabled=s.rate_limit_enabled)
 
     # --- real-time stream / access control (issue 7) ---
     @cached_property

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from facegate.core.errors import FaceGateError, FaceQualityError
+from facegate.core.errors import FaceGateError, FaceQualityError, RateLimitedError
 from facegate.core.http import http_status
 
 log = logging.getLogger("facegate.api")
@@ -28,7 +28,13 @@ def install_error_handlers(app: FastAPI) -> None:
         extra: dict[str, Any] = {}
         if isinstance(exc, FaceQualityError):
             extra["reasons"] = list(exc.reasons)
-        return JSONResponse(error_body(exc.code, exc.message, **extra), status_code=http_status(exc))
+        headers: dict[str, str] = {}
+        if isinstance(exc, RateLimitedError):
+            extra["retry_after_s"] = exc.retry_after_s
+            headers["Retry-After"] = str(exc.retry_after_s)
+        return JSONResponse(
+            error_body(exc.code, exc.message, **extra), status_code=http_status(exc), headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -80,4 +80,10 @@ class PermissionDeniedError(FaceGateError):
 
 
 class RateLimitedError(FaceGateError):
+    """Too many requests or failures; ``retry_after_s`` becomes the ``Retry-After`` header."""
+
     code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, int(retry_after_s))

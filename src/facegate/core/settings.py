@@ -48,7 +48,71 @@ class VisionSettings(BaseSettings):
     )
 
 
-class Settings(VisionSettings):
+class LimitSettings(BaseSettings):
+    """Rate limits and request budgets (hardening). Limits use the ``limits`` notation:
+    ``"120/minute;2000/hour"`` (several separated by ``;``), counted per caller: per credential
+    (the API key / Authorization header) and, separately, per client address."""
+
+    model_config = SettingsConfigDict(env_prefix="FACEGATE_", extra="ignore")
+
+    rate_limit_enabled: bool = Field(default=True, description="Turn every rate limit on or off.")
+    rate_limit_storage_url: SecretStr | None = Field(
+        default=None,
+        description="Where counters live: default the database (shared by every worker and host); "
+        "a redis:// URL uses Redis (needs the `redis` package); memory:// is per process (tests).",
+    )
+    rate_limit_recognition: str = Field(
+        default="120/minute;2000/hour", description="/v1/compare, /v1/verify, /v1/identify, kiosk access."
+    )
+    rate_limit_enrol: str = Field(default="30/minute;300/hour", description="Enrolment requests.")
+    rate_limit_liveness: str = Field(
+        default="30/minute;300/hour", description="Liveness sessions and locker challenges created."
+    )
+    rate_limit_login: str = Field(default="30/minute", description="Login form posts.")
+    rate_limit_locker_open: str = Field(
+        default="20/minute", description="Locker open attempts (right or wrong key)."
+    )
+    rate_limit_locker_wrong_keys: str = Field(
+        default="5/15 minutes", description="Wrong locker keys per caller before it is throttled."
+    )
+    rate_limit_locker_key_guesses: str = Field(
+        default="5/minute",
+        description="Wrong keys per locker from all callers together (temporary 429, never a burn).",
+    )
+    rate_limit_purge_every: int = Field(
+        default=200, ge=1, description="Expired counters are deleted about once per this many writes."
+    )
+    # --- bounded requests ---
+    max_images_per_request: int = Field(
+        default=12, ge=1, le=1000, description="Images per enrolment request."
+    )
+    max_request_pixels: int = Field(
+        default=80_000_000,
+        ge=1,
+        description="Total pixels of all images of one request (read from headers before decoding).",
+    )
+    max_open_liveness_sessions: int = Field(
+        default=20, ge=1, description="Undecided liveness sessions / locker challenges per caller."
+    )
+
+    @field_validator(
+        "rate_limit_recognition", "rate_limit_enrol", "rate_limit_liveness", "rate_limit_login",
+        "rate_limit_locker_open", "rate_limit_locker_wrong_keys", "rate_limit_locker_key_guesses",
+    )
+    @classmethod
+    def _valid_rate_limit(cls, v: str) -> str:
+        from limits import parse_many
+
+        try:
+            ok = bool(parse_many(v))
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"not a rate limit like '30/minute;500/hour': {v!r}")
+        return v
+
+
+class Settings(LimitSettings, VisionSettings):
     """Settings of the whole server and CLI."""
 
     data_dir: Path = Field(
@@ -148,10 +212,24 @@ class Settings(VisionSettings):
     )
     web_register_max_photos: int = Field(default=12, ge=1, le=50)
     login_max_failures: int = Field(
-        default=5, ge=1, description="Failed logins per account and per client address before lockout."
+        default=5, ge=1,
+        description="Failed logins per (account, client address) before that pair is locked.",
     )
     login_window_s: int = Field(
-        default=60, ge=1, description="Failures are counted over this window; the lock lasts as long."
+        default=60, ge=1,
+        description="First lock of a pair; it doubles with each further failure (growing back-off).",
+    )
+    login_backoff_max_s: int = Field(
+        default=3600, ge=1, description="Longest lock of a pair; failures count over this window."
+    )
+    login_account_max_failures: int = Field(
+        default=100, ge=1, description="Failures per account from all addresses per account window."
+    )
+    login_client_max_failures: int = Field(
+        default=30, ge=1, description="Failures per client address over all accounts per window."
+    )
+    login_account_window_s: int = Field(
+        default=3600, ge=1, description="Window of the slower per-account and per-address limits."
     )
     voting_min_age: int = Field(default=18, ge=0, le=120)
     # --- evaluation / benchmarks (issue 3) ---
@@ -175,7 +253,9 @@ class Settings(VisionSettings):
     )
     locker_key_ttl_s: int = Field(default=180, ge=30, le=3600, description="Key validity.")
     locker_key_max_attempts: int = Field(
-        default=5, ge=1, le=20, description="Wrong entries before a key is burnt."
+        default=20, ge=1, le=100,
+        description="Wrong entries before a key is burnt (a backstop: the per-locker guess limit "
+        "keeps strangers far below it within the key's lifetime).",
     )
     locker_key_digits: int = Field(default=6, ge=6, le=12)
     locker_actuator: str = Field(default="log", description="log | http-relay")

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from facegate.core.errors import FaceGateError, FaceQualityError
 from facegate.core.http import http_status, read_upload
+from facegate.core.ratelimit.deps import rate_limit
 from facegate.core.web.deps import (
     SESSION_COOKIE,
     Ctx,
@@ -41,7 +42,7 @@ def register_form(ctx: Ctx) -> Response:
     return ctx.render("register.html")
 
 
-@router.post("/register", response_class=HTMLResponse)
+@router.post("/register", response_class=HTMLResponse, dependencies=[rate_limit("enrol")])
 async def register(
     ctx: Ctx,
     username: str = Form(""),
@@ -83,7 +84,7 @@ def login_form(ctx: Ctx) -> Response:
     return ctx.render("login.html")
 
 
-@router.post("/login", response_class=HTMLResponse)
+@router.post("/login", response_class=HTMLResponse, dependencies=[rate_limit("login")])
 async def login(
     ctx: Ctx, username: str = Form(""), password: str = Form(""), csrf_token: str = Form("")
 ) -> Response:

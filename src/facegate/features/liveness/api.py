@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from facegate.core.http import ContainerDep, read_upload
 from facegate.core.liveness.challenge import FrameTimingError
 from facegate.core.liveness.service import LivenessSession, TimedFrame, TooManyFramesError
+from facegate.core.ratelimit.deps import rate_limit
 from facegate.core.vision.images import decode_labeled
 
 router = APIRouter(prefix="/v1/liveness", tags=["liveness"])
@@ -76,7 +77,10 @@ def parse_timestamps(text: str, count: int) -> list[int]:
     return [round(v) for v in values]
 
 
-@router.post("/sessions", response_model=LivenessSessionOut, status_code=201)
+@router.post(
+    "/sessions", response_model=LivenessSessionOut, status_code=201,
+    dependencies=[rate_limit("liveness")],
+)
 async def create_session(container: ContainerDep) -> LivenessSessionOut:
     """Start a challenge: perform ``steps`` in order, each within the step time limit."""
     session = await run_in_threadpool(container.liveness.create_session, None, "api")

@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from facegate.core.domain import ImageArray
 from facegate.core.errors import FaceGateError, PermissionDeniedError
 from facegate.core.http import ContainerDep, read_upload
+from facegate.core.ratelimit.deps import guess_limit, rate_limit
 from facegate.core.vision.images import ImageLimits, decode_labeled
 from facegate.features.lockers.service import (
     AccessResult,
@@ -201,8 +202,16 @@ def _timestamps(text: str | None, n: int) -> list[float] | None:
     return values
 
 
+# Wrong keys throttle the caller (and, briefly, the locker): a stranger cannot burn a key.
+KEY_GUESSES = guess_limit(
+    "locker_open", "locker_wrong_keys", "locker_key_guesses", "number",
+    code="key_refused", reasons=frozenset({"wrong", "burnt"}),
+)
+
+
 # ---- kiosk -----------------------------------------------------------------------------------
-@router.post("/v1/lockers/access/challenge", response_model=ChallengeOut)
+@router.post("/v1/lockers/access/challenge", response_model=ChallengeOut,
+             dependencies=[rate_limit("liveness")])
 async def start_challenge(c: ContainerDep) -> ChallengeOut:
     """Start a liveness challenge: the kiosk shows its steps, then records and posts the frames."""
     ch = await run_in_threadpool(lambda: c.lockers.start_challenge())
@@ -234,7 +243,8 @@ async def challenge_frames(
                              steps_done=st.steps_done, steps_total=st.steps_total)
 
 
-@router.post("/v1/lockers/access", response_model=AccessOut)
+@router.post("/v1/lockers/access", response_model=AccessOut,
+             dependencies=[rate_limit("recognition")])
 async def access(
     c: ContainerDep,
     request: Request,
@@ -256,7 +266,7 @@ async def access(
     return AccessOut.of(r)
 
 
-@router.post("/v1/lockers/{number}/open", response_model=OpenOut)
+@router.post("/v1/lockers/{number}/open", response_model=OpenOut, dependencies=[KEY_GUESSES])
 async def open_locker(number: int, body: OpenIn, c: ContainerDep, request: Request) -> OpenOut:
     """Check the one-time key (once, constant-time) and open the locker through the actuator."""
     actor = _kiosk_actor(request)

@@ -4,12 +4,13 @@ from fastapi import APIRouter, File, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from facegate.core.http import ContainerDep, read_upload
+from facegate.core.ratelimit.deps import rate_limit
 from facegate.features.faces.schemas import CompareOut, FaceOut, ImageFaceOut
 
 router = APIRouter(prefix="/v1", tags=["compare"])
 
 
-@router.post("/compare", response_model=CompareOut)
+@router.post("/compare", response_model=CompareOut, dependencies=[rate_limit("recognition")])
 async def compare(
     container: ContainerDep,
     image_a: UploadFile = File(..., description="First image (JPEG, PNG, …)"),

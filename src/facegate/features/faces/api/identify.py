@@ -6,13 +6,14 @@ from fastapi import APIRouter, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from facegate.core.http import ContainerDep, read_upload
+from facegate.core.ratelimit.deps import rate_limit
 from facegate.features.faces.schemas import IdentifiedFaceOut, IdentifyOut, VerifyOut
 
 router = APIRouter(prefix="/v1", tags=["identify"])
 ACTOR = "api"
 
 
-@router.post("/verify", response_model=VerifyOut)
+@router.post("/verify", response_model=VerifyOut, dependencies=[rate_limit("recognition")])
 async def verify(
     container: ContainerDep,
     external_id: str = Form(..., min_length=1, max_length=200),
@@ -26,7 +27,7 @@ async def verify(
     return VerifyOut.of(result)
 
 
-@router.post("/identify", response_model=IdentifyOut)
+@router.post("/identify", response_model=IdentifyOut, dependencies=[rate_limit("recognition")])
 async def identify(container: ContainerDep, image: UploadFile = File(...)) -> IdentifyOut:
     """Every face: the best enrolled person, or unknown below the threshold, + top candidates."""
     data = await read_upload(image, container.settings.max_upload_bytes)

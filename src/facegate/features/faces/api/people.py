@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from facegate.core.http import ContainerDep, read_upload
 from facegate.core.people.enrollment import EnrollMode
+from facegate.core.ratelimit.deps import rate_limit
 from facegate.features.faces.schemas import EnrollmentOut, PeopleOut, PersonOut
 
 router = APIRouter(prefix="/v1/people", tags=["people"])
@@ -18,7 +19,7 @@ async def _files(container: ContainerDep, images: list[UploadFile]) -> list[tupl
     return [(f.filename or f"image {i + 1}", await read_upload(f, limit)) for i, f in enumerate(images)]
 
 
-@router.post("", response_model=EnrollmentOut, status_code=201)
+@router.post("", response_model=EnrollmentOut, status_code=201, dependencies=[rate_limit("enrol")])
 async def create_person(
     container: ContainerDep,
     external_id: str = Form(..., min_length=1, max_length=200, description="Username, customer id, …"),
@@ -57,7 +58,7 @@ async def remove_person(container: ContainerDep, external_id: str) -> PersonOut:
     return PersonOut.of(info)
 
 
-@router.post("/{external_id}/faces", response_model=EnrollmentOut)
+@router.post("/{external_id}/faces", response_model=EnrollmentOut, dependencies=[rate_limit("enrol")])
 async def add_faces(
     container: ContainerDep,
     external_id: str,
