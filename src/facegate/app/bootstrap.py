@@ -282,6 +282,10 @@ class Container:
             face_step_s=s.web_face_step_s,
             max_failures=s.login_max_failures,
             window_s=s.login_window_s,
+            backoff_max_s=s.login_backoff_max_s,
+            account_max_failures=s.login_account_max_failures,
+            client_max_failures=s.login_client_max_failures,
+            account_window_s=s.login_account_window_s,
         )
         return WebAuth(
             Passwords(), SessionStore(self.database, options), LoginThrottle(self.database, options)

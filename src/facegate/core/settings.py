@@ -220,7 +220,8 @@ class Settings(LimitSettings, VisionSettings):
         description="First lock of a pair; it doubles with each further failure (growing back-off).",
     )
     login_backoff_max_s: int = Field(
-        default=3600, ge=1, description="Longest lock of a pair; failures count over this window."
+        default=3600, ge=1,
+        description="Longest lock of a pair (its failures count for a day or until a full login).",
     )
     login_account_max_failures: int = Field(
         default=100, ge=1, description="Failures per account from all addresses per account window."
