@@ -78,7 +78,20 @@ class Container:
     @cached_property
     def image_limits(self) -> ImageLimits:
         s = self.settings
-        return ImageLimits(max_pixels=s.max_image_pixels, max_bytes=s.max_upload_bytes)
+        return ImageLimits(
+            max_pixels=s.max_image_pixels, max_bytes=s.max_upload_bytes,
+            max_images=s.max_images_per_request, max_total_pixels=s.max_request_pixels,
+        )
+
+    @cached_property
+    def frame_limits(self) -> ImageLimits:
+        """Batches of camera frames (liveness, locker kiosk): small frames, a batch budget."""
+        s = self.settings
+        return ImageLimits(
+            max_pixels=min(s.max_image_pixels, s.max_frame_batch_pixels),
+            max_bytes=s.max_upload_bytes, max_images=s.liveness_max_batch_frames,
+            max_total_pixels=s.max_frame_batch_pixels,
+        )
 
     @cached_property
     def quality_thresholds(self) -> QualityThresholds:

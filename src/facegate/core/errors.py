@@ -29,6 +29,12 @@ class ImageTooLargeError(FaceGateError):
     code = "image_too_large"
 
 
+class TooManyImagesError(ImageTooLargeError):
+    """More images in one request than allowed (``max_images_per_request``)."""
+
+    code = "too_many_images"
+
+
 class NoFaceError(FaceGateError):
     """No face was found where one was required."""
 

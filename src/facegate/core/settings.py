@@ -87,9 +87,16 @@ class LimitSettings(BaseSettings):
         default=12, ge=1, le=1000, description="Images per enrolment request."
     )
     max_request_pixels: int = Field(
-        default=80_000_000,
+        default=200_000_000,
         ge=1,
-        description="Total pixels of all images of one request (read from headers before decoding).",
+        description="Total pixels of all images of one request (read from headers before decoding; "
+        "images are then decoded one at a time).",
+    )
+    max_frame_batch_pixels: int = Field(
+        default=40_000_000,
+        ge=1,
+        description="Total pixels of one batch of camera frames (liveness, locker kiosk), which "
+        "are decoded together: 120 VGA frames are 37 megapixels.",
     )
     max_open_liveness_sessions: int = Field(
         default=20, ge=1, description="Undecided liveness sessions / locker challenges per caller."

@@ -25,7 +25,7 @@ from facegate.core.store.audit import AuditLog
 from facegate.core.store.crypto import TemplateCipher
 from facegate.core.store.db import Database
 from facegate.core.store.models import Person
-from facegate.core.vision.images import ImageLimits, decode_labeled
+from facegate.core.vision.images import ImageLimits, check_request_budget, decode_labeled
 from facegate.core.vision.pipeline import FacePipeline
 
 SOURCES = ("upload", "camera", "import")
@@ -164,10 +164,20 @@ class EnrollmentService:
         source: str = "upload",
         actor: str | None = None,
     ) -> EnrollmentResult:
-        """Decode uploaded files (label, bytes) and enrol them; a bad file fails the request."""
-        items = [EnrollImage(decode_labeled(data, self.limits, label), label, sha256_of(data))
-                 for label, data in files]
-        return self.enroll(external_id, items, display_name, mode=mode, source=source, actor=actor)
+        """Decode uploaded files (label, bytes) and enrol them; a bad file fails the request.
+
+        The request's budget (image count, total pixels) is checked from the headers first; then
+        each image is decoded, gated and embedded on its own and freed before the next, so memory
+        holds one decoded image at a time whatever the number of files."""
+        check_request_budget(files, self.limits)
+        checked = []
+        for label, data in files:
+            item = EnrollImage(decode_labeled(data, self.limits, label), label, sha256_of(data))
+            checked.append(self.check_image(item))
+            del item  # the full-size image goes now; the outcome keeps the 112x112 crop only
+        return self.enroll_faces(
+            external_id, checked, display_name, mode=mode, source=source, actor=actor
+        )
 
     def enroll_faces(
         self,

@@ -376,8 +376,9 @@ class StoreFaceEnroller:
     ) -> FaceEnrollment:
         from facegate.core.errors import ImageTooLargeError, InvalidImageError
         from facegate.core.people.enrollment import EnrollImage, EnrollMode, SampleOutcome, sha256_of
-        from facegate.core.vision.images import decode_labeled
+        from facegate.core.vision.images import check_request_budget, decode_labeled
 
+        check_request_budget(files, self.limits)  # headers only; then one image at a time
         checked: list[tuple[AnalyzedFace | None, SampleOutcome]] = []
         for label, data in files:
             try:

@@ -22,7 +22,7 @@ from facegate.core.http import ContainerDep, read_upload
 from facegate.core.liveness.challenge import FrameTimingError
 from facegate.core.liveness.service import LivenessSession, TimedFrame, TooManyFramesError
 from facegate.core.ratelimit.deps import rate_limit
-from facegate.core.vision.images import decode_labeled
+from facegate.core.vision.images import check_request_budget, decode_labeled
 
 router = APIRouter(prefix="/v1/liveness", tags=["liveness"])
 
@@ -103,16 +103,17 @@ async def add_frames(
             f"{len(frames)} frames in one batch; at most {service.config.max_batch_frames}"
         )
     times = parse_timestamps(timestamps, len(frames))
-    limit = container.settings.max_upload_bytes
-    datas = [await read_upload(f, limit) for f in frames]
-    labels = [f.filename or f"frame {i}" for i, f in enumerate(frames)]
-    images = [
-        decode_labeled(d, container.image_limits, label)
-        for d, label in zip(datas, labels, strict=True)
-    ]
-    batch = [TimedFrame(img, t) for img, t in zip(images, times, strict=True)]
-    session = await run_in_threadpool(service.add_frames, session_id, batch, final, nonce)
-    return LivenessSessionOut.of(session)
+    limits = container.frame_limits
+    blobs = [(f.filename or f"frame {i}", await read_upload(f, limits.max_bytes))
+             for i, f in enumerate(frames)]
+
+    def decode_and_add() -> LivenessSession:  # in the thread pool: decoding blocks
+        check_request_budget(blobs, limits, "frames")  # headers only, before decoding
+        batch = [TimedFrame(decode_labeled(d, limits, label), t)
+                 for (label, d), t in zip(blobs, times, strict=True)]
+        return service.add_frames(session_id, batch, final, nonce)
+
+    return LivenessSessionOut.of(await run_in_threadpool(decode_and_add))
 
 
 @router.get("/sessions/{session_id}", response_model=LivenessSessionOut)

@@ -12,6 +12,7 @@ Handlers only parse, call one ``LockerService`` method in the thread pool and sh
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,7 +27,7 @@ from facegate.core.domain import ImageArray
 from facegate.core.errors import FaceGateError, PermissionDeniedError
 from facegate.core.http import ContainerDep, read_upload
 from facegate.core.ratelimit.deps import guess_limit, rate_limit
-from facegate.core.vision.images import ImageLimits, decode_labeled
+from facegate.core.vision.images import ImageLimits, check_request_budget, decode_labeled
 from facegate.features.lockers.service import (
     AccessResult,
     CustomerInfo,
@@ -185,9 +186,13 @@ async def _read_frames(c: Any, frames: list[UploadFile]) -> list[ImageArray]:
     limits = ImageLimits(max_pixels=s.stream_max_frame_pixels, max_bytes=s.stream_max_frame_bytes)
     blobs = [(f.filename or f"frame {i + 1}", await read_upload(f, limits.max_bytes))
              for i, f in enumerate(frames)]
-    return await run_in_threadpool(
-        lambda: [decode_labeled(data, limits, label) for label, data in blobs]
-    )
+    budget = replace(limits, max_images=MAX_FRAMES, max_total_pixels=s.max_frame_batch_pixels)
+
+    def decode() -> list[ImageArray]:
+        check_request_budget(blobs, budget, "frames")  # headers only, before decoding
+        return [decode_labeled(data, limits, label) for label, data in blobs]
+
+    return await run_in_threadpool(decode)
 
 
 def _timestamps(text: str | None, n: int) -> list[float] | None:

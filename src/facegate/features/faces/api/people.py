@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from facegate.core.errors import TooManyImagesError
 from facegate.core.http import ContainerDep, read_upload
 from facegate.core.people.enrollment import EnrollMode
 from facegate.core.ratelimit.deps import rate_limit
@@ -15,7 +16,9 @@ ACTOR = "api"
 
 
 async def _files(container: ContainerDep, images: list[UploadFile]) -> list[tuple[str, bytes]]:
-    limit = container.settings.max_upload_bytes
+    limit, most = container.settings.max_upload_bytes, container.settings.max_images_per_request
+    if len(images) > most:  # before reading any file
+        raise TooManyImagesError(f"{len(images)} images in one request; at most {most}")
     return [(f.filename or f"image {i + 1}", await read_upload(f, limit)) for i, f in enumerate(images)]
 
 
