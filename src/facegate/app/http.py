@@ -12,6 +12,7 @@ from facegate import __version__
 from facegate.app import health
 from facegate.app.bootstrap import Container
 from facegate.app.errors import install_error_handlers
+from facegate.app.openapi import install_openapi
 from facegate.app.web import install_web
 from facegate.core.settings import Settings, load_settings
 from facegate.features.access import api as access_api
@@ -51,4 +52,5 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     ):
         app.include_router(router)
     install_web(app)
+    install_openapi(app)
     return app

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from fastapi import APIRouter, File, Form, UploadFile
@@ -69,7 +70,8 @@ def parse_timestamps(text: str, count: int) -> list[int]:
     except json.JSONDecodeError as exc:
         raise FrameTimingError(f"timestamps: not a JSON array ({exc.msg})") from exc
     if not isinstance(values, list) or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in values
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        and abs(v) < 1e15 for v in values
     ):
         raise FrameTimingError("timestamps: must be a JSON array of numbers (milliseconds)")
     if len(values) != count:

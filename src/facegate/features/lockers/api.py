@@ -12,6 +12,7 @@ Handlers only parse, call one ``LockerService`` method in the thread pool and sh
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from facegate.core.domain import ImageArray
-from facegate.core.errors import FaceGateError, PermissionDeniedError
+from facegate.core.errors import AuthError, FaceGateError, PermissionDeniedError
 from facegate.core.http import ContainerDep, read_upload
 from facegate.core.ratelimit.deps import guess_limit, rate_limit
 from facegate.core.vision.images import ImageLimits, check_request_budget, decode_labeled
@@ -162,6 +163,8 @@ def _staff(request: Request) -> str:
     from facegate.core.web.deps import check_csrf, require_admin, web_context
 
     ctx = web_context(request)
+    if ctx.user is None:  # an API answers 401, not the pages' redirect to /login
+        raise AuthError("log in as an administrator first")
     user = require_admin(ctx)
     if request.method not in ("GET", "HEAD"):
         check_csrf(ctx, None)
@@ -202,6 +205,8 @@ def _timestamps(text: str | None, n: int) -> list[float] | None:
         values = [float(x) for x in text.split(",")]
     except ValueError:
         raise FaceGateError("timestamps_ms must be comma-separated numbers") from None
+    if not all(math.isfinite(v) and abs(v) < 1e15 for v in values):
+        raise FaceGateError("timestamps_ms must be finite numbers")
     if len(values) != n:
         raise FaceGateError(f"{len(values)} timestamps for {n} frames: give one per frame")
     return values

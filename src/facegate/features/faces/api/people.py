@@ -42,7 +42,7 @@ async def create_person(
 async def list_people(
     container: ContainerDep,
     limit: int = Query(100, ge=1, le=10_000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**31 - 1),
 ) -> PeopleOut:
     people = await run_in_threadpool(container.enrollment.list_people, limit, offset)
     return PeopleOut(people=[PersonOut.of(p) for p in people], count=len(people))
