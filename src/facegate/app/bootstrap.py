@@ -6,6 +6,7 @@ use and then shared, so importing FaceGate loads no model and opens no database.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from functools import cached_property
@@ -153,7 +154,9 @@ class Container:
         rules = {
             "recognition": s.rate_limit_recognition,
             "enrol": s.rate_limit_enrol,
-            "liveness": s.rate_limit_liveness,
+            # + the cap on open sessions: sessions created within one session lifetime
+            "liveness": f"{s.rate_limit_liveness};{s.max_open_liveness_sessions}/"
+            f"{math.ceil(s.liveness_session_ttl_s)} seconds",
             "login": s.rate_limit_login,
             "locker_open": s.rate_limit_locker_open,
             "locker_wrong_keys": s.rate_limit_locker_wrong_keys,
@@ -406,7 +409,8 @@ class Container:
         self.prepare_store()
         with self._lock:
             measurer = FrameMeasurer(self.detector, MeshLandmarker())
+        store = SqlLivenessStore(self.database, self.settings.liveness_keep_expired_s)
         return LivenessService(
-            SqlLivenessStore(self.database), measurer, self.pipeline, config,
+            store, measurer, self.pipeline, config,
             antispoof=self.antispoof, audit=self.audit, cipher=lambda: self.template_cipher,
         )

@@ -99,7 +99,13 @@ class LimitSettings(BaseSettings):
         "are decoded together: 120 VGA frames are 37 megapixels.",
     )
     max_open_liveness_sessions: int = Field(
-        default=20, ge=1, description="Undecided liveness sessions / locker challenges per caller."
+        default=20, ge=1,
+        description="Liveness sessions / locker challenges a caller may have open: at most this "
+        "many created within one session lifetime (liveness_session_ttl_s), in every worker.",
+    )
+    liveness_keep_expired_s: float = Field(
+        default=3600.0, ge=0,
+        description="Expired liveness sessions are deleted this long after expiry (on each new one).",
     )
 
     @field_validator(

@@ -27,6 +27,7 @@ Clock = Callable[[], datetime]
 
 STAGE_FACE = "face"  # password accepted, live face + liveness still to come
 STAGE_FULL = "full"  # logged in
+PURGE_EVERY = 100  # attempts between purges of old attempts
 PAIR_MEMORY_S = 86_400  # failures of an (account, address) pair count for a day (or a full login)
 
 
@@ -245,6 +246,8 @@ class LoginThrottle:
             row = LoginAttempt(at=now, username=username, client=client, success=False, stage=stage)
             s.add(row)
             s.flush()
+            if row.id % PURGE_EVERY == 0:  # now and then: old attempts go (also on success)
+                s.execute(delete(LoginAttempt).where(LoginAttempt.at < self._purge_cutoff(86_400)))
             return Lockout(False), int(row.id)
 
     def _pair_lock(self, s: Session, username: str, client: str, now: datetime) -> Lockout | None:
@@ -281,13 +284,15 @@ class LoginThrottle:
 
     def purge_old(self, keep_s: int = 86_400) -> int:
         """Delete attempts older than ``keep_s`` (at least the window): the table stays small."""
-        o = self.options
-        cutoff = self.clock() - timedelta(
-            seconds=max(keep_s, o.window_s, o.backoff_max_s, o.account_window_s)
-        )
+        cutoff = self._purge_cutoff(keep_s)
         with self.db.session(write=True) as s:
             result = s.execute(delete(LoginAttempt).where(LoginAttempt.at < cutoff))
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def _purge_cutoff(self, keep_s: int) -> datetime:
+        o = self.options
+        keep = max(keep_s, PAIR_MEMORY_S, o.window_s, o.backoff_max_s, o.account_window_s)
+        return self.clock() - timedelta(seconds=keep)
 
     def mark_success(self, attempt_id: int) -> None:
         with self.db.session(write=True) as s:
