@@ -53,8 +53,10 @@ class Container:
         self._lock = threading.RLock()
 
     def startup(self) -> None:
-        """Called once when the server starts: create the data dir, warm the models."""
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        """Called once when the server starts: create the data dir (0700), warm the models."""
+        from facegate.core.store.db import private_dir
+
+        private_dir(self.settings.data_dir)
         self.prepare_store()  # store (issue 4): template key + migrations to head
 
     def preload(self) -> float:
@@ -208,7 +210,9 @@ class Container:
         with self._lock:
             if getattr(self, "_store_ready", False):
                 return
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            from facegate.core.store.db import private_dir
+
+            private_dir(self.settings.data_dir)
             self.database.upgrade()
             _ = self.template_cipher
             self._store_ready = True

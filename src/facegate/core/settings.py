@@ -131,8 +131,9 @@ class Settings(LimitSettings, VisionSettings):
     data_dir: Path = Field(
         default=Path("data"), description="Where the database, keys and caches live."
     )
-    database_url: str | None = Field(
-        default=None, description="SQLAlchemy URL; default: SQLite file facegate.db under data_dir."
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL (a secret: shown masked); default: SQLite facegate.db under data_dir.",
     )
     host: str = "127.0.0.1"
     port: int = 8000
@@ -143,9 +144,18 @@ class Settings(LimitSettings, VisionSettings):
     )
 
     def resolved_database_url(self) -> str:
-        if self.database_url:
-            return self.database_url
+        if self.database_url and self.database_url.get_secret_value():
+            return self.database_url.get_secret_value()
         return f"sqlite:///{(self.data_dir / 'facegate.db').resolve()}"
+
+    def masked_database_url(self) -> str:
+        """The database URL with its password replaced by ``***`` (for logs and banners)."""
+        from sqlalchemy.engine import make_url
+
+        try:
+            return make_url(self.resolved_database_url()).render_as_string(hide_password=True)
+        except Exception:  # not parseable: show nothing of it
+            return "<unparseable database URL>"
 
     # --- real-time stream / access control (issue 7) ---
     stream_required_frames: int = Field(
