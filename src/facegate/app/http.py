@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from facegate import __version__
 from facegate.app import health
 from facegate.app.bootstrap import Container
 from facegate.app.errors import install_error_handlers
-from facegate.app.openapi import install_openapi
+from facegate.app.openapi import DocsPolicy, install_openapi
 from facegate.app.web import install_web
 from facegate.core.settings import Settings, load_settings
 from facegate.features.access import api as access_api
@@ -38,7 +39,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         finally:
             container.shutdown()
 
-    app = FastAPI(
+    # /docs and /redoc from Swagger UI and ReDoc files shipped in the fastapi-offline package
+    # (no CDN: the docs work on an offline host)
+    app = FastAPIOffline(
+        static_url="/static-docs",
         title="FaceGate",
         version=__version__,
         description="Self-hosted face authentication and access control.",
@@ -53,4 +57,5 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         app.include_router(router)
     install_web(app)
     install_openapi(app)
+    app.add_middleware(DocsPolicy)
     return app
