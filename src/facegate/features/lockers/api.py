@@ -163,7 +163,7 @@ def _staff(request: Request) -> str:
     from facegate.core.web.deps import check_csrf, require_admin, web_context
 
     ctx = web_context(request)
-    if ctx.user is None:  # an API answers 401, not the pages' redirect to /login
+    if ctx.user is None and request.url.path.startswith("/v1/"):  # the API: 401, not a redirect
         raise AuthError("log in as an administrator first")
     user = require_admin(ctx)
     if request.method not in ("GET", "HEAD"):
