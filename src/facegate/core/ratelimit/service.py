@@ -3,6 +3,7 @@ and ``RateLimits.ensure`` / ``RateLimits.record`` (counts only failures, e.g. wr
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -67,10 +68,19 @@ class RateLimits:
         """Count one request for every key; ``RateLimitedError`` when any limit is passed."""
         if not self.enabled:
             return
-        for key in keys:
-            for item in self._items(rule):
+        pairs = [(item, key) for key in keys for item in self._items(rule)]
+        incr_many = getattr(self.storage, "incr_many", None)
+        if incr_many is None:  # another storage (Redis, memory): one call per counter
+            for item, key in pairs:
                 if not self.strategy.hit(item, rule, key):
                     self._refuse(rule, item, key)
+            return
+        # the database storage: every counter of this request in one transaction (same
+        # fixed-window rule as FixedWindowRateLimiter.hit: the new count must not pass the limit)
+        counts = incr_many([(i.key_for(rule, k), i.get_expiry(), 1) for i, k in pairs])
+        for (item, key), count in zip(pairs, counts, strict=True):
+            if count > item.amount:
+                self._refuse(rule, item, key)
 
     def ensure(self, rule: str, keys: Iterable[str]) -> None:
         """Refuse (without counting) when a failure-counting rule is exhausted for any key."""
@@ -83,11 +93,8 @@ class RateLimits:
 
     def record(self, rule: str, keys: Iterable[str]) -> None:
         """Count one failure for every key (the next ``ensure`` may refuse)."""
-        if not self.enabled:
-            return
-        for key in keys:
-            for item in self._items(rule):
-                self.strategy.hit(item, rule, key)
+        with contextlib.suppress(RateLimitedError):  # counted; the next ``ensure`` refuses
+            self.hit(rule, keys)
 
     def retry_after(self, rule: str, item: RateLimitItem, key: str) -> int:
         reset = self.strategy.get_window_stats(item, rule, key).reset_time

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from limits.storage import Storage
-from sqlalchemy import Table, case, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table, delete, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from facegate.core.ratelimit.models import RateLimitCounter
@@ -23,6 +22,17 @@ from facegate.core.store.db import Database
 
 Clock = Callable[[], float]
 _T: Table = RateLimitCounter.__table__  # type: ignore[assignment]
+# the same upsert on SQLite (>= 3.35) and PostgreSQL: a live window adds, an expired one restarts
+_UPSERT = text(
+    'INSERT INTO rate_limits ("key", hits, expires_at) VALUES (:key, :amount, :exp) '
+    'ON CONFLICT ("key") DO UPDATE SET '
+    "hits = CASE WHEN rate_limits.expires_at > :now THEN rate_limits.hits + :amount "
+    "ELSE :amount END, "
+    "expires_at = CASE WHEN rate_limits.expires_at > :now THEN rate_limits.expires_at "
+    "ELSE :exp END "
+    "RETURNING hits"
+)
+_PURGE = text("DELETE FROM rate_limits WHERE expires_at <= :now")
 
 
 class SqlStorage(Storage):
@@ -45,25 +55,30 @@ class SqlStorage(Storage):
         return SQLAlchemyError
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        return self.incr_many([(key, expiry, amount)])[0]
+
+    def incr_many(self, entries: Sequence[tuple[str, int, int]]) -> list[int]:
+        """``incr`` of several (key, expiry, amount) in ONE transaction (one commit per request
+        instead of one per counter); the new counts, in order. Plain SQL on a Core connection:
+        this runs on every limited request, so it skips the ORM session and statement building."""
         now = self.clock()
-        live = _T.c.expires_at > now
-        insert: Any = (postgresql if self.db.is_postgres else sqlite).insert(_T)
-        stmt = (
-            insert.values(key=key, hits=amount, expires_at=now + expiry)
-            .on_conflict_do_update(
-                index_elements=[_T.c.key],
-                set_={
-                    "hits": case((live, _T.c.hits + amount), else_=amount),
-                    "expires_at": case((live, _T.c.expires_at), else_=now + expiry),
-                },
-            )
-            .returning(_T.c.hits)
-        )
-        with self.db.session(write=True) as s:
-            hits = int(s.execute(stmt).scalar_one())
+        counts: list[int] = []
+        with self._write() as conn:
+            for key, expiry, amount in entries:
+                row = conn.execute(_UPSERT, {"key": key, "amount": amount, "now": now,
+                                             "exp": now + expiry})
+                counts.append(int(row.scalar_one()))
             if self.rng() * self.purge_every < 1.0:
-                s.execute(delete(_T).where(_T.c.expires_at <= now))
-        return hits
+                conn.execute(_PURGE, {"now": now})
+        return counts
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.db.engine.connect() as conn:
+            if self.db.is_sqlite:  # take the write lock at BEGIN (see Database.session)
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
 
     def get(self, key: str) -> int:
         with self.db.session() as s:
