@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from facegate.core.errors import FaceGateError, FaceQualityError
+from facegate.core.errors import FaceGateError, FaceQualityError, RateLimitedError
 from facegate.core.http import http_status, read_upload
 from facegate.core.ratelimit.deps import rate_limit
 from facegate.core.web.deps import (
@@ -93,8 +93,11 @@ async def login(
         step = await run_in_threadpool(ctx.container.accounts.login_password, username, password,
                                        ctx.client)
     except FaceGateError as exc:
-        return ctx.render("login.html", http_status(exc), form={"username": username},
+        page = ctx.render("login.html", http_status(exc), form={"username": username},
                           error=exc.message)
+        if isinstance(exc, RateLimitedError):
+            page.headers["Retry-After"] = str(exc.retry_after_s)
+        return page
     ctx.container.accounts.sessions.end_session(ctx.token)
     response = _redirect("/login/face")
     set_cookie(ctx, response, SESSION_COOKIE, step.token, ctx.container.settings.web_face_step_s)

@@ -254,7 +254,8 @@ class AccountService:
         if lock.locked:
             self._audit_login("denied", u, client, "password", f"locked ({lock.by})")
             raise RateLimitedError(
-                f"too many failed logins: try again in {lock.retry_after_s} seconds"
+                f"too many failed logins: try again in {lock.retry_after_s} seconds",
+                lock.retry_after_s,
             )
         with self.db.session() as s:
             row = s.scalar(select(Account).where(Account.username == u))
@@ -300,7 +301,8 @@ class AccountService:
         if lock.locked:
             self._audit_login("denied", account.username, client, "face", f"locked ({lock.by})")
             raise RateLimitedError(
-                f"too many failed logins: try again in {lock.retry_after_s} seconds"
+                f"too many failed logins: try again in {lock.retry_after_s} seconds",
+                lock.retry_after_s,
             )
         if not pending.liveness_session_id:
             check = FaceCheck(False, "no liveness challenge")
