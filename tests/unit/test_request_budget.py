@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from facegate.core.errors import ImageTooLargeError, InvalidImageError, TooManyImagesError
+from facegate.core.errors import FaceGateError, ImageTooLargeError, InvalidImageError, TooManyImagesError
 from facegate.core.people.enrollment import EnrollmentService, SampleOutcome
 from facegate.core.vision.images import ImageLimits, check_request_budget, decode_image, probe_pixels
 
@@ -108,3 +108,20 @@ def test_decoder_survives_corrupted_real_images(base: bytes, data: st.DataObject
     except (InvalidImageError, ImageTooLargeError):
         return
     assert out.ndim == 3 and out.shape[2] == 3
+
+
+def test_face_login_frames_are_budgeted_and_timestamps_finite() -> None:
+    from facegate.features.accounts.service import LivenessFaceLogin
+
+    def no_liveness() -> Any:
+        raise AssertionError("refused before any frame is decoded or measured")
+
+    login = LivenessFaceLogin(no_liveness, None, lambda: None, lambda: "sface", 0.3,  # type: ignore[arg-type]
+                              ImageLimits(max_images=4, max_total_pixels=5000))
+    frame = png(50, 40)  # 2000 pixels
+    with pytest.raises(FaceGateError, match="finite"):
+        login.add_frames("c", [frame], [float("nan")])
+    with pytest.raises(TooManyImagesError):
+        login.add_frames("c", [frame] * 5, [0.0] * 5)
+    with pytest.raises(ImageTooLargeError):
+        login.add_frames("c", [frame] * 3, [0.0, 66.0, 133.0])

@@ -321,7 +321,7 @@ class Container:
             lambda: self.template_cipher,
             lambda: self.pipeline.model_name,
             self.match_threshold,
-            self.image_limits,
+            self.frame_limits,  # camera frames: the batch budget
         )
 
     @cached_property

@@ -9,6 +9,7 @@ upload can enrol a face but can never log in. Every decision is audited as actio
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -448,8 +449,12 @@ class LivenessFaceLogin:
         self, challenge_id: str, frames: Sequence[bytes], timestamps_ms: Sequence[float]
     ) -> dict[str, object]:
         from facegate.core.liveness.service import TimedFrame
-        from facegate.core.vision.images import decode_labeled
+        from facegate.core.vision.images import check_request_budget, decode_labeled
 
+        if not all(math.isfinite(t) and abs(t) < 1e15 for t in timestamps_ms):
+            raise FaceGateError("timestamps must be finite numbers (ms)")
+        check_request_budget([(f"frame {i + 1}", d) for i, d in enumerate(frames)], self.limits,
+                             "frames")  # headers only, before decoding the batch
         timed = [
             TimedFrame(decode_labeled(data, self.limits, f"frame {i + 1}"), round(t))
             for i, (data, t) in enumerate(zip(frames, timestamps_ms, strict=True))
