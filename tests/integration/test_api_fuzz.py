@@ -26,7 +26,9 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     status_code_conformance,
 )
 
+from facegate.app.bootstrap import Container  # noqa: E402
 from facegate.app.http import create_app  # noqa: E402
+from facegate.core.auth.sessions import STAGE_FULL  # noqa: E402
 from facegate.core.settings import Settings  # noqa: E402
 
 EXAMPLES = int(os.environ.get("FACEGATE_FUZZ_EXAMPLES", "25"))
@@ -36,18 +38,31 @@ STATUSES: Counter[int] = Counter()
 
 
 @pytest.fixture(scope="module")
-def fuzz_headers() -> dict[str, str]:
-    """Headers every fuzzed request carries (override this fixture to use a real API key)."""
-    return {"Authorization": os.environ.get("FACEGATE_FUZZ_AUTHORIZATION", "Bearer fuzz-key")}
+def app_and_staff(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[str, str]]]:
+    """The app (rate limits off, so generated requests reach the handlers; 429s are tested
+    elsewhere) and the cookie + CSRF header of a logged-in administrator, so the staff
+    operations are fuzzed past their login check too."""
+    data = tmp_path_factory.mktemp("fuzz") / "data"
+    container = Container(Settings(data_dir=data, rate_limit_enabled=False, preload=False))
+    container.prepare_store()
+    container.accounts.create_admin("fuzzadmin", "correct horse battery staple")
+    admin = container.accounts.get_account("fuzzadmin")
+    token, session = container.auth.sessions.create_session(admin.id, STAGE_FULL, "testclient")
+    app = create_app(container.settings, container=container)
+    with TestClient(app):  # runs the lifespan
+        yield app, {"Cookie": f"fg_session={token}", "X-CSRF-Token": session.csrf_token}
 
 
 @pytest.fixture(scope="module")
-def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    data = tmp_path_factory.mktemp("fuzz") / "data"
-    # rate limits off so the generated requests reach the handlers (429s are tested elsewhere)
-    app = create_app(Settings(data_dir=data, rate_limit_enabled=False, preload=False))
-    with TestClient(app):  # runs the lifespan: data dir, migrations, keys
-        yield schemathesis.openapi.from_asgi("/openapi.json", app)
+def fuzz_headers(app_and_staff: tuple[Any, dict[str, str]]) -> dict[str, str]:
+    """Headers every fuzzed request carries (override this fixture to use a real API key)."""
+    auth = os.environ.get("FACEGATE_FUZZ_AUTHORIZATION", "Bearer fuzz-key")
+    return {"Authorization": auth, **app_and_staff[1]}
+
+
+@pytest.fixture(scope="module")
+def api_schema(app_and_staff: tuple[Any, dict[str, str]]) -> Any:
+    return schemathesis.openapi.from_asgi("/openapi.json", app_and_staff[0])
 
 
 def _fuzz_operation(operation: Any, mode: Any, headers: dict[str, str]) -> None:

@@ -20,6 +20,7 @@ from facegate.core.web.deps import parse_utc
 from facegate.features.liveness.api import parse_timestamps
 from facegate.features.lockers.api import _timestamps as locker_timestamps
 from facegate.features.lockers.keys import normalize_key
+from tests.store_backends import backend_url  # noqa: F401 (fixture)
 
 NUMBERS = st.one_of(
     st.integers(-(2**70), 2**70), st.floats(allow_nan=True, allow_infinity=True),
@@ -91,3 +92,28 @@ def test_paging_never_fails_on_the_server(client: TestClient, limit: object, off
     assert r.status_code in (200, 422), r.text
     if r.status_code == 422:
         assert r.json()["error"]["code"] == "invalid_request"
+
+
+@pytest.fixture
+def staff_client(backend_url: str, tmp_path: Path) -> Iterator[TestClient]:  # noqa: F811
+    from facegate.app.bootstrap import Container
+    from facegate.core.auth.sessions import STAGE_FULL
+
+    c = Container(Settings(data_dir=tmp_path / "data", database_url=backend_url,
+                           rate_limit_enabled=False))
+    c.prepare_store()
+    c.accounts.create_admin("boss", "correct horse battery")
+    token, _ = c.auth.sessions.create_session(c.accounts.get_account("boss").id, STAGE_FULL, "t")
+    with TestClient(create_app(c.settings, container=c), follow_redirects=False) as client:
+        client.cookies.set("fg_session", token)
+        yield client
+    c.shutdown()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(2**31, 2**80) | st.integers(-(2**80), -1))
+def test_out_of_range_ids_are_422_on_both_backends(staff_client: TestClient, n: int) -> None:
+    for url in (f"/v1/lockers/{n}", f"/v1/lockers/1/history?limit={n}", f"/elections/{n}",
+                f"/kiosk/lockers/admin?locker={n}"):
+        r = staff_client.get(url)
+        assert r.status_code in (400, 404, 422), (url, r.status_code, r.text)

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facegate.core.errors import FaceGateError, FaceQualityError, RateLimitedError
@@ -53,6 +54,16 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return JSONResponse(
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(_: Request, exc: Exception) -> JSONResponse:
+        # a number from the request that the database column cannot hold (SQLite: OverflowError,
+        # PostgreSQL: numeric value out of range): the caller's mistake, not the server's
+        log.info("value out of range: %s", type(exc).__name__)
+        return JSONResponse(
+            error_body("invalid_request", "a number in the request is out of range"), status_code=422
         )
 
     @app.exception_handler(Exception)
