@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from facegate.core.auth.sessions import AuthOptions, LoginThrottle
 from facegate.core.store.audit import AuditQuery
 from facegate.core.store.db import Base, Database
+from tests.store_backends import backend_url  # noqa: F401 (fixture)
 from tests.unit.test_web_pages import Web, build_web, login, register
 
 WRONG = "wrong password!"
@@ -46,9 +47,12 @@ class Clock:
         return self.now
 
 
-def _throttle(tmp_path: Path, **opts: int) -> tuple[LoginThrottle, Clock]:
-    db = Database(f"sqlite:///{tmp_path / 't.db'}")
-    Base.metadata.create_all(db.engine)
+def _throttle(tmp_path: Path, url: str | None = None, **opts: int) -> tuple[LoginThrottle, Clock]:
+    db = Database(url or f"sqlite:///{tmp_path / 't.db'}")
+    if url:
+        db.upgrade()
+    else:
+        Base.metadata.create_all(db.engine)
     clock = Clock()
     return LoginThrottle(db, AuthOptions(**opts), clock), clock  # type: ignore[arg-type]
 
@@ -58,8 +62,10 @@ def _fail(t: LoginThrottle, user: str = "alice", client: str = "a") -> int:
     return lock.retry_after_s if lock.locked else 0
 
 
-def test_backoff_grows_with_each_further_failure_and_success_resets(tmp_path: Path) -> None:
-    t, clock = _throttle(tmp_path, max_failures=3, window_s=60, backoff_max_s=600)
+def test_backoff_grows_with_each_further_failure_and_success_resets(
+    tmp_path: Path, backend_url: str  # noqa: F811
+) -> None:
+    t, clock = _throttle(tmp_path, backend_url, max_failures=3, window_s=60, backoff_max_s=600)
     assert [_fail(t) for _ in range(3)] == [0, 0, 0]
     assert _fail(t) == 60  # locked: 60 s
     clock.now += timedelta(seconds=61)
@@ -80,8 +86,11 @@ def test_backoff_grows_with_each_further_failure_and_success_resets(tmp_path: Pa
     assert [_fail(t) for _ in range(3)] == [0, 0, 0]
 
 
-def test_slower_per_account_limit_catches_guessing_from_many_addresses(tmp_path: Path) -> None:
-    t, clock = _throttle(tmp_path, max_failures=5, account_max_failures=10, account_window_s=3600)
+def test_slower_per_account_limit_catches_guessing_from_many_addresses(
+    tmp_path: Path, backend_url: str  # noqa: F811
+) -> None:
+    t, clock = _throttle(tmp_path, backend_url, max_failures=5, account_max_failures=10,
+                         account_window_s=3600)
     assert [_fail(t, client=f"10.0.0.{n}") for n in range(10)] == [0] * 10
     assert 3500 < _fail(t, client="10.0.0.99") <= 3600  # the whole account now waits
     assert _fail(t, user="bob", client="10.0.0.99") == 0  # other accounts are not affected
