@@ -6,6 +6,7 @@ use and then shared, so importing FaceGate loads no model and opens no database.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from functools import cached_property
@@ -39,6 +40,9 @@ if TYPE_CHECKING:  # bank lockers
     from facegate.core.domain import FloatArray
     from facegate.features.lockers.service import LivenessCheck, LockerService
 
+if TYPE_CHECKING:  # rate limits
+    from facegate.core.ratelimit.service import RateLimits
+
 if TYPE_CHECKING:  # liveness
     from facegate.core.liveness.antispoof import PassiveAntiSpoof
     from facegate.core.liveness.service import LivenessService
@@ -50,8 +54,10 @@ class Container:
         self._lock = threading.RLock()
 
     def startup(self) -> None:
-        """Called once when the server starts: create the data dir, warm the models."""
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        """Called once when the server starts: create the data dir (0700), warm the models."""
+        from facegate.core.store.db import private_dir
+
+        private_dir(self.settings.data_dir)
         self.prepare_store()  # store: template key + migrations to head
 
     def preload(self) -> float:
@@ -78,7 +84,20 @@ class Container:
     @cached_property
     def image_limits(self) -> ImageLimits:
         s = self.settings
-        return ImageLimits(max_pixels=s.max_image_pixels, max_bytes=s.max_upload_bytes)
+        return ImageLimits(
+            max_pixels=s.max_image_pixels, max_bytes=s.max_upload_bytes,
+            max_images=s.max_images_per_request, max_total_pixels=s.max_request_pixels,
+        )
+
+    @cached_property
+    def frame_limits(self) -> ImageLimits:
+        """Batches of camera frames (liveness, locker kiosk): small frames, a batch budget."""
+        s = self.settings
+        return ImageLimits(
+            max_pixels=min(s.max_image_pixels, s.max_frame_batch_pixels),
+            max_bytes=s.max_upload_bytes, max_images=s.liveness_max_batch_frames,
+            max_total_pixels=s.max_frame_batch_pixels,
+        )
 
     @cached_property
     def quality_thresholds(self) -> QualityThresholds:
@@ -127,6 +146,30 @@ class Container:
     def compare(self) -> CompareService:
         return CompareService(self.pipeline, self.image_limits, self.match_threshold)
 
+    # --- rate limits (shared by every worker: database by default, Redis when configured) ---
+    @cached_property
+    def rate_limits(self) -> RateLimits:
+        from facegate.core.ratelimit.service import RateLimits, build_storage
+
+        s = self.settings
+        url = s.rate_limit_storage_url.get_secret_value() if s.rate_limit_storage_url else None
+        if url is None:
+            self.prepare_store()
+        storage = build_storage(url, self.database, s.rate_limit_purge_every)
+        rules = {
+            "recognition": s.rate_limit_recognition,
+            "enrol": s.rate_limit_enrol,
+            # + the cap on open sessions: sessions created within one session lifetime
+            "liveness": f"{s.rate_limit_liveness};{s.max_open_liveness_sessions}/"
+            f"{math.ceil(s.liveness_session_ttl_s)} seconds",
+            "login": s.rate_limit_login,
+            "locker_open": s.rate_limit_locker_open,
+            "locker_wrong_keys": s.rate_limit_locker_wrong_keys,
+            "locker_key_guesses": s.rate_limit_locker_key_guesses,
+        }
+        with self._lock:
+            return RateLimits(storage, rules, enabled=s.rate_limit_enabled)
+
     # --- real-time stream / access control ---
     @cached_property
     def access(self) -> AccessService:
@@ -167,7 +210,9 @@ class Container:
         with self._lock:
             if getattr(self, "_store_ready", False):
                 return
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            from facegate.core.store.db import private_dir
+
+            private_dir(self.settings.data_dir)
             self.database.upgrade()
             _ = self.template_cipher
             self._store_ready = True
@@ -264,6 +309,10 @@ class Container:
             face_step_s=s.web_face_step_s,
             max_failures=s.login_max_failures,
             window_s=s.login_window_s,
+            backoff_max_s=s.login_backoff_max_s,
+            account_max_failures=s.login_account_max_failures,
+            client_max_failures=s.login_client_max_failures,
+            account_window_s=s.login_account_window_s,
         )
         return WebAuth(
             Passwords(), SessionStore(self.database, options), LoginThrottle(self.database, options)
@@ -279,7 +328,7 @@ class Container:
             lambda: self.template_cipher,
             lambda: self.pipeline.model_name,
             self.match_threshold,
-            self.image_limits,
+            self.frame_limits,  # camera frames: the batch budget
         )
 
     @cached_property
@@ -372,7 +421,8 @@ class Container:
         self.prepare_store()
         with self._lock:
             measurer = FrameMeasurer(self.detector, MeshLandmarker())
+        store = SqlLivenessStore(self.database, self.settings.liveness_keep_expired_s)
         return LivenessService(
-            SqlLivenessStore(self.database), measurer, self.pipeline, config,
+            store, measurer, self.pipeline, config,
             antispoof=self.antispoof, audit=self.audit, cipher=lambda: self.template_cipher,
         )

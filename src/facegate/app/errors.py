@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from facegate.core.errors import FaceGateError, FaceQualityError
+from facegate.core.errors import FaceGateError, FaceQualityError, RateLimitedError
 from facegate.core.http import http_status
 
 log = logging.getLogger("facegate.api")
@@ -29,9 +30,12 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, FaceQualityError):
             extra["reasons"] = list(exc.reasons)
         status = http_status(exc)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        headers: dict[str, str] = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+        if isinstance(exc, RateLimitedError):
+            extra["retry_after_s"] = exc.retry_after_s
+            headers["Retry-After"] = str(exc.retry_after_s)
         return JSONResponse(error_body(exc.code, exc.message, **extra), status_code=status,
-                            headers=headers)
+                            headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -50,6 +54,16 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return JSONResponse(
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(_: Request, exc: Exception) -> JSONResponse:
+        # a number from the request that the database column cannot hold (SQLite: OverflowError,
+        # PostgreSQL: numeric value out of range): the caller's mistake, not the server's
+        log.info("value out of range: %s", type(exc).__name__)
+        return JSONResponse(
+            error_body("invalid_request", "a number in the request is out of range"), status_code=422
         )
 
     @app.exception_handler(Exception)

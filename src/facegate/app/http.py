@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from facegate import __version__
 from facegate.app import health
 from facegate.app.bootstrap import Container
 from facegate.app.errors import install_error_handlers
+from facegate.app.openapi import DocsPolicy, install_openapi
 from facegate.app.web import install_web
 from facegate.core.http import ClientAddressMiddleware
 from facegate.core.settings import Settings, load_settings
@@ -41,18 +44,20 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         finally:
             container.shutdown()
 
-    docs = container.settings.api_docs
-    app = FastAPI(
-        title="FaceGate",
-        version=__version__,
-        description="Self-hosted face authentication and access control. Every /v1 route needs "
+    # /docs and /redoc from Swagger UI and ReDoc files shipped in the fastapi-offline package
+    # (no CDN: the docs work on an offline host); FACEGATE_API_DOCS=0 closes them and the schema
+    about: dict[str, Any] = {
+        "title": "FaceGate",
+        "version": __version__,
+        "description": "Self-hosted face authentication and access control. Every /v1 route needs "
         "an API key: `Authorization: Bearer <key>` (or `X-API-Key`), made with "
         "`facegate apikeys create`.",
-        lifespan=lifespan,
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
-        openapi_url="/openapi.json" if docs else None,
-    )
+        "lifespan": lifespan,
+    }
+    if container.settings.api_docs:
+        app = FastAPIOffline(static_url="/static-docs", **about)
+    else:
+        app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, **about)
     app.state.container = container
     app.add_middleware(ClientAddressMiddleware)
     install_error_handlers(app)
@@ -63,4 +68,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         app.include_router(router)
     compat.install(app, container)  # CompreFace /api/v1, DeepStack /v1/vision
     install_web(app)
+    install_openapi(app)
+    app.add_middleware(DocsPolicy)
     return app

@@ -20,7 +20,7 @@ def serve(
     s = container().settings
     h, p = host or s.host, port or s.port
     typer.echo(f"FaceGate serving on http://{h}:{p}  (API docs: http://{h}:{p}/docs)")
-    typer.echo(f"data dir: {s.data_dir.resolve()}  database: {s.resolved_database_url()}")
+    typer.echo(f"data dir: {s.data_dir.resolve()}  database: {s.masked_database_url()}")
     if workers > 1:
         uvicorn.run("facegate.app.main:app", host=h, port=p, workers=workers, log_level="info")
     else:

@@ -29,6 +29,12 @@ class ImageTooLargeError(FaceGateError):
     code = "image_too_large"
 
 
+class TooManyImagesError(ImageTooLargeError):
+    """More images in one request than allowed (``max_images_per_request``)."""
+
+    code = "too_many_images"
+
+
 class NoFaceError(FaceGateError):
     """No face was found where one was required."""
 
@@ -80,4 +86,10 @@ class PermissionDeniedError(FaceGateError):
 
 
 class RateLimitedError(FaceGateError):
+    """Too many requests or failures; ``retry_after_s`` becomes the ``Retry-After`` header."""
+
     code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, int(retry_after_s))

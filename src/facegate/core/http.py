@@ -127,6 +127,7 @@ HTTP_STATUS: dict[str, int] = {
     "invalid_request": 422,
     "invalid_image": 422,
     "image_too_large": 413,
+    "too_many_images": 413,
     "no_face": 422,
     "face_quality": 422,
     "model_unavailable": 500,

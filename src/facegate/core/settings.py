@@ -48,14 +48,92 @@ class VisionSettings(BaseSettings):
     )
 
 
-class Settings(VisionSettings):
+class LimitSettings(BaseSettings):
+    """Rate limits and request budgets (hardening). Limits use the ``limits`` notation:
+    ``"120/minute;2000/hour"`` (several separated by ``;``), counted per caller: per credential
+    (the API key / Authorization header) and, separately, per client address."""
+
+    model_config = SettingsConfigDict(env_prefix="FACEGATE_", extra="ignore")
+
+    rate_limit_enabled: bool = Field(default=True, description="Turn every rate limit on or off.")
+    rate_limit_storage_url: SecretStr | None = Field(
+        default=None,
+        description="Where counters live: default the database (shared by every worker and host); "
+        "a redis:// URL uses Redis (needs the `redis` package); memory:// is per process (tests).",
+    )
+    rate_limit_recognition: str = Field(
+        default="120/minute;2000/hour", description="/v1/compare, /v1/verify, /v1/identify, kiosk access."
+    )
+    rate_limit_enrol: str = Field(default="30/minute;300/hour", description="Enrolment requests.")
+    rate_limit_liveness: str = Field(
+        default="30/minute;300/hour", description="Liveness sessions and locker challenges created."
+    )
+    rate_limit_login: str = Field(default="30/minute", description="Login form posts.")
+    rate_limit_locker_open: str = Field(
+        default="20/minute", description="Locker open attempts (right or wrong key)."
+    )
+    rate_limit_locker_wrong_keys: str = Field(
+        default="5/15 minutes", description="Wrong locker keys per caller before it is throttled."
+    )
+    rate_limit_locker_key_guesses: str = Field(
+        default="5/minute",
+        description="Wrong keys per locker from all callers together (temporary 429, never a burn).",
+    )
+    rate_limit_purge_every: int = Field(
+        default=200, ge=1, description="Expired counters are deleted about once per this many writes."
+    )
+    # --- bounded requests ---
+    max_images_per_request: int = Field(
+        default=12, ge=1, le=1000, description="Images per enrolment request."
+    )
+    max_request_pixels: int = Field(
+        default=200_000_000,
+        ge=1,
+        description="Total pixels of all images of one request (read from headers before decoding; "
+        "images are then decoded one at a time).",
+    )
+    max_frame_batch_pixels: int = Field(
+        default=40_000_000,
+        ge=1,
+        description="Total pixels of one batch of camera frames (liveness, locker kiosk), which "
+        "are decoded together: 120 VGA frames are 37 megapixels.",
+    )
+    max_open_liveness_sessions: int = Field(
+        default=20, ge=1,
+        description="Liveness sessions / locker challenges a caller may have open: at most this "
+        "many created within one session lifetime (liveness_session_ttl_s), in every worker.",
+    )
+    liveness_keep_expired_s: float = Field(
+        default=3600.0, ge=0,
+        description="Expired liveness sessions are deleted this long after expiry (on each new one).",
+    )
+
+    @field_validator(
+        "rate_limit_recognition", "rate_limit_enrol", "rate_limit_liveness", "rate_limit_login",
+        "rate_limit_locker_open", "rate_limit_locker_wrong_keys", "rate_limit_locker_key_guesses",
+    )
+    @classmethod
+    def _valid_rate_limit(cls, v: str) -> str:
+        from limits import parse_many
+
+        try:
+            ok = bool(parse_many(v))
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"not a rate limit like '30/minute;500/hour': {v!r}")
+        return v
+
+
+class Settings(LimitSettings, VisionSettings):
     """Settings of the whole server and CLI."""
 
     data_dir: Path = Field(
         default=Path("data"), description="Where the database, keys and caches live."
     )
-    database_url: str | None = Field(
-        default=None, description="SQLAlchemy URL; default: SQLite file facegate.db under data_dir."
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL (a secret: shown masked); default: SQLite facegate.db under data_dir.",
     )
     host: str = "127.0.0.1"
     port: int = 8000
@@ -70,9 +148,18 @@ class Settings(VisionSettings):
     )
 
     def resolved_database_url(self) -> str:
-        if self.database_url:
-            return self.database_url
+        if self.database_url and self.database_url.get_secret_value():
+            return self.database_url.get_secret_value()
         return f"sqlite:///{(self.data_dir / 'facegate.db').resolve()}"
+
+    def masked_database_url(self) -> str:
+        """The database URL with its password replaced by ``***`` (for logs and banners)."""
+        from sqlalchemy.engine import make_url
+
+        try:
+            return make_url(self.resolved_database_url()).render_as_string(hide_password=True)
+        except Exception:  # not parseable: show nothing of it
+            return "<unparseable database URL>"
 
     # --- real-time stream / access control ---
     stream_required_frames: int = Field(
@@ -156,10 +243,25 @@ class Settings(VisionSettings):
     )
     web_register_max_photos: int = Field(default=12, ge=1, le=50)
     login_max_failures: int = Field(
-        default=5, ge=1, description="Failed logins per account and per client address before lockout."
+        default=5, ge=1,
+        description="Failed logins per (account, client address) before that pair is locked.",
     )
     login_window_s: int = Field(
-        default=60, ge=1, description="Failures are counted over this window; the lock lasts as long."
+        default=60, ge=1,
+        description="First lock of a pair; it doubles with each further failure (growing back-off).",
+    )
+    login_backoff_max_s: int = Field(
+        default=3600, ge=1,
+        description="Longest lock of a pair (its failures count for a day or until a full login).",
+    )
+    login_account_max_failures: int = Field(
+        default=100, ge=1, description="Failures per account from all addresses per account window."
+    )
+    login_client_max_failures: int = Field(
+        default=30, ge=1, description="Failures per client address over all accounts per window."
+    )
+    login_account_window_s: int = Field(
+        default=3600, ge=1, description="Window of the slower per-account and per-address limits."
     )
     voting_min_age: int = Field(default=18, ge=0, le=120)
     # --- evaluation / benchmarks ---
@@ -183,7 +285,9 @@ class Settings(VisionSettings):
     )
     locker_key_ttl_s: int = Field(default=180, ge=30, le=3600, description="Key validity.")
     locker_key_max_attempts: int = Field(
-        default=5, ge=1, le=20, description="Wrong entries before a key is burnt."
+        default=20, ge=1, le=100,
+        description="Wrong entries before a key is burnt (a backstop: the per-locker guess limit "
+        "keeps strangers far below it within the key's lifetime).",
     )
     locker_key_digits: int = Field(default=6, ge=6, le=12)
     locker_actuator: str = Field(default="log", description="log | http-relay")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.features.voting.test_voting_pages import logged_in, open_election, voter_details
 from tests.unit.features.accounts.test_web_pages import Web, build_web, register
+from tests.unit.features.voting.test_voting_pages import logged_in, open_election, voter_details
 
 
 @pytest.fixture

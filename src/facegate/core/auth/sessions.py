@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
 from facegate.core.auth.models import Account, LoginAttempt, WebSession
 from facegate.core.store.db import Database, utcnow
@@ -25,6 +27,8 @@ Clock = Callable[[], datetime]
 
 STAGE_FACE = "face"  # password accepted, live face + liveness still to come
 STAGE_FULL = "full"  # logged in
+PURGE_EVERY = 100  # attempts between purges of old attempts
+PAIR_MEMORY_S = 86_400  # failures of an (account, address) pair count for a day (or a full login)
 
 
 @dataclass(frozen=True)
@@ -54,8 +58,12 @@ class AuthOptions:
     session_ttl_s: int = 8 * 3600
     session_idle_s: int = 1800
     face_step_s: int = 300
-    max_failures: int = 5
-    window_s: int = 60
+    max_failures: int = 5  # per (account, client address) before that pair is locked
+    window_s: int = 60  # the pair's first lock; doubles with each further failure
+    backoff_max_s: int = 3600  # longest pair lock
+    account_max_failures: int = 100  # all addresses together, per account_window_s
+    client_max_failures: int = 30  # one address over all accounts, per account_window_s
+    account_window_s: int = 3600
 
 
 @dataclass(frozen=True)
@@ -210,8 +218,14 @@ class WebAuth:
 
 
 class LoginThrottle:
-    """Lockout after ``max_failures`` failed logins within ``window_s``, per account AND per
-    client address. Counters are rows of ``web_login_attempts`` (shared by every process)."""
+    """Failed logins, counted in ``web_login_attempts`` (shared by every process):
+
+    * per (account, client address): ``max_failures`` failures lock that pair for ``window_s``,
+      doubling with each further failure up to ``backoff_max_s`` (a success resets the pair). A
+      stranger hammering from one address locks only themself: the owner elsewhere gets in.
+    * per account (all addresses) and per address (all accounts), over ``account_window_s``:
+      slower limits against guessing from many addresses and password spraying.
+    """
 
     def __init__(self, db: Database, options: AuthOptions, clock: Clock = utcnow) -> None:
         self.db = db
@@ -219,45 +233,74 @@ class LoginThrottle:
         self.clock = clock
 
     def begin_attempt(self, username: str, client: str, stage: str = "password") -> tuple[Lockout, int]:
-        """Check the lock and, when not locked, record the attempt as a failure in the same
+        """Check the locks and, when not locked, record the attempt as a failure in the same
         write transaction (so concurrent attempts cannot all slip under the limit).
 
         Returns the lockout state and the attempt id (0 when locked: nothing was recorded).
         """
         now = self.clock()
-        since = now - timedelta(seconds=self.options.window_s)
         with self.db.session(write=True) as s:
-            for by, column, value in (
-                ("account", LoginAttempt.username, username),
-                ("client", LoginAttempt.client, client),
-            ):
-                failures = s.execute(
-                    select(func.count(), func.min(LoginAttempt.at)).where(
-                        column == value, LoginAttempt.at > since, LoginAttempt.success.is_(False)
-                    )
-                ).one()
-                if int(failures[0]) >= self.options.max_failures:
-                    oldest = _aware(failures[1]) or now
-                    retry = max(1, int((oldest - since).total_seconds()) + 1)
-                    return Lockout(True, by, retry), 0
+            lock = self._pair_lock(s, username, client, now) or self._slow_lock(s, username, client, now)
+            if lock is not None:
+                return lock, 0
             row = LoginAttempt(at=now, username=username, client=client, success=False, stage=stage)
             s.add(row)
             s.flush()
+            if row.id % PURGE_EVERY == 0:  # now and then: old attempts go (also on success)
+                s.execute(delete(LoginAttempt).where(LoginAttempt.at < self._purge_cutoff(86_400)))
             return Lockout(False), int(row.id)
+
+    def _pair_lock(self, s: Session, username: str, client: str, now: datetime) -> Lockout | None:
+        o = self.options
+        pair = (LoginAttempt.username == username, LoginAttempt.client == client)
+        last_ok = _aware(s.scalar(select(func.max(LoginAttempt.at)).where(  # a full login
+            *pair, LoginAttempt.success.is_(True), LoginAttempt.stage == "face")))
+        since = now - timedelta(seconds=max(PAIR_MEMORY_S, o.backoff_max_s))
+        if last_ok is not None and last_ok > since:
+            since = last_ok
+        count, last = s.execute(select(func.count(), func.max(LoginAttempt.at)).where(
+            *pair, LoginAttempt.at > since, LoginAttempt.success.is_(False))).one()
+        if int(count) < o.max_failures:
+            return None
+        lock_s = min(o.window_s * 2 ** min(int(count) - o.max_failures, 30), o.backoff_max_s)
+        until = (_aware(last) or now) + timedelta(seconds=lock_s)
+        if until <= now:
+            return None
+        return Lockout(True, "client", max(1, math.ceil((until - now).total_seconds())))
+
+    def _slow_lock(self, s: Session, username: str, client: str, now: datetime) -> Lockout | None:
+        o = self.options
+        since = now - timedelta(seconds=o.account_window_s)
+        for by, column, value, limit in (
+            ("account", LoginAttempt.username, username, o.account_max_failures),
+            ("client", LoginAttempt.client, client, o.client_max_failures),
+        ):
+            count, oldest = s.execute(select(func.count(), func.min(LoginAttempt.at)).where(
+                column == value, LoginAttempt.at > since, LoginAttempt.success.is_(False))).one()
+            if int(count) >= limit:
+                retry = ((_aware(oldest) or now) - since).total_seconds()
+                return Lockout(True, by, max(1, math.ceil(retry)))
+        return None
 
     def purge_old(self, keep_s: int = 86_400) -> int:
         """Delete attempts older than ``keep_s`` (at least the window): the table stays small."""
-        cutoff = self.clock() - timedelta(seconds=max(keep_s, self.options.window_s))
+        cutoff = self._purge_cutoff(keep_s)
         with self.db.session(write=True) as s:
             result = s.execute(delete(LoginAttempt).where(LoginAttempt.at < cutoff))
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def _purge_cutoff(self, keep_s: int) -> datetime:
+        o = self.options
+        keep = max(keep_s, PAIR_MEMORY_S, o.window_s, o.backoff_max_s, o.account_window_s)
+        return self.clock() - timedelta(seconds=keep)
 
     def mark_success(self, attempt_id: int) -> None:
         with self.db.session(write=True) as s:
             s.execute(update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(success=True))
 
     def failures(self, username: str | None = None, client: str | None = None) -> int:
-        since = self.clock() - timedelta(seconds=self.options.window_s)
+        """Failures within the slower window (``account_window_s``)."""
+        since = self.clock() - timedelta(seconds=self.options.account_window_s)
         stmt = select(func.count()).where(LoginAttempt.at > since, LoginAttempt.success.is_(False))
         if username is not None:
             stmt = stmt.where(LoginAttempt.username == username)

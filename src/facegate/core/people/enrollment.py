@@ -22,7 +22,7 @@ from facegate.core.errors import FaceGateError, FaceQualityError
 from facegate.core.people.gallery import Gallery, OnGallery
 from facegate.core.store import people as store
 from facegate.core.store.models import Person
-from facegate.core.vision.images import decode_labeled
+from facegate.core.vision.images import check_request_budget, decode_labeled
 
 SOURCES = ("upload", "camera", "import")
 
@@ -143,10 +143,20 @@ class EnrollmentService(OnGallery):
         source: str = "upload",
         actor: str | None = None,
     ) -> EnrollmentResult:
-        """Decode uploaded files (label, bytes) and enrol them; a bad file fails the request."""
-        items = [EnrollImage(decode_labeled(data, self.limits, label), label, sha256_of(data))
-                 for label, data in files]
-        return self.enroll(external_id, items, display_name, mode=mode, source=source, actor=actor)
+        """Decode uploaded files (label, bytes) and enrol them; a bad file fails the request.
+
+        The request's budget (image count, total pixels) is checked from the headers first; then
+        each image is decoded, gated and embedded on its own and freed before the next, so memory
+        holds one decoded image at a time whatever the number of files."""
+        check_request_budget(files, self.limits)
+        checked = []
+        for label, data in files:
+            item = EnrollImage(decode_labeled(data, self.limits, label), label, sha256_of(data))
+            checked.append(self.check_image(item))
+            del item  # the full-size image goes now; the outcome keeps the 112x112 crop only
+        return self.enroll_faces(
+            external_id, checked, display_name, mode=mode, source=source, actor=actor
+        )
 
     def enroll_faces(
         self,

@@ -7,6 +7,8 @@ transactions of several processes queue instead of failing). PostgreSQL is chose
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -135,15 +137,37 @@ def _create_engine(url: URL, echo: bool) -> Engine:
     else:
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     engine = create_engine(url, **kwargs)
-    _install_sqlite_hooks(engine, wal=not memory)
+    _install_sqlite_hooks(engine, wal=not memory, file=None if memory else Path(str(url.database)))
     return engine
 
 
-def _install_sqlite_hooks(engine: Engine, wal: bool) -> None:
-    """Pragmas on every connection; let SQLAlchemy (not pysqlite) emit BEGIN (transactional DDL)."""
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) and make it 0700: only the server's user may enter it."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(PermissionError):  # not ours (a shared mount): files stay 0600
+        os.chmod(path, 0o700)
+    return path
+
+
+def private_sqlite_files(db_file: Path) -> None:
+    """Make the database file and its WAL/SHM companions 0600 (SQLite gives new companions the
+    database file's mode, so fixing the database file first covers the ones created later)."""
+    for p in (db_file, Path(f"{db_file}-wal"), Path(f"{db_file}-shm"), Path(f"{db_file}-journal")):
+        try:
+            if p.exists() and (p.stat().st_mode & 0o077):
+                os.chmod(p, 0o600)
+        except (PermissionError, FileNotFoundError):
+            pass
+
+
+def _install_sqlite_hooks(engine: Engine, wal: bool, file: Path | None = None) -> None:
+    """Pragmas on every connection; let SQLAlchemy (not pysqlite) emit BEGIN (transactional DDL).
+    The database file and its WAL/SHM files are made 0600 before WAL mode creates them."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        if file is not None:
+            private_sqlite_files(file)
         dbapi_conn.isolation_level = None  # autocommit at the driver; we send BEGIN ourselves
         cur = dbapi_conn.cursor()
         if wal:

@@ -10,10 +10,10 @@ session at once cannot both win.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text, select, update
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from facegate.core.errors import ConflictError, NotFoundError
@@ -52,12 +52,29 @@ class LivenessSessionRecord(Base):
 class SqlLivenessStore:
     """Load / save session rows. ``save`` refuses a row changed by someone else meanwhile."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, keep_expired_s: float = 3600.0) -> None:
         self.db = db
+        self.keep_expired_s = keep_expired_s
 
     def insert(self, row: LivenessSessionRecord) -> None:
+        """Add a session; in the same transaction, delete sessions that expired more than
+        ``keep_expired_s`` ago (any worker may: the delete is idempotent), so the table holds
+        only recent challenges however many are opened."""
         with self.db.session(write=True) as s:
+            self._purge_in(s, row.created_at or utcnow())
             s.add(row)
+
+    def purge_expired(self, now: datetime | None = None) -> int:
+        """Delete sessions that expired more than ``keep_expired_s`` ago; the number deleted."""
+        with self.db.session(write=True) as s:
+            return self._purge_in(s, now or utcnow())
+
+    def _purge_in(self, s: Session, now: datetime) -> int:
+        cutoff = now - timedelta(seconds=self.keep_expired_s)
+        result = s.execute(
+            delete(LivenessSessionRecord).where(LivenessSessionRecord.expires_at < cutoff)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def load(self, session_id: str) -> LivenessSessionRecord:
         with self.db.session() as s:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,13 +18,55 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from facegate.core.domain import ImageArray
-from facegate.core.errors import ImageTooLargeError, InvalidImageError
+from facegate.core.errors import ImageTooLargeError, InvalidImageError, TooManyImagesError
 
 
 @dataclass(frozen=True)
 class ImageLimits:
+    """Per image: ``max_pixels``, ``max_bytes``. Per request: ``max_images`` and
+    ``max_total_pixels`` (all images together, read from the headers before any is decoded)."""
+
     max_pixels: int = 40_000_000
     max_bytes: int = 20 * 1024 * 1024
+    max_images: int = 1000
+    max_total_pixels: int = 200_000_000
+
+
+def probe_pixels(data: bytes) -> int:
+    """Width × height from the image header, without decoding pixels (0 when unreadable:
+    the decoder reports that file properly later)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+        except Exception:  # any header problem: decode_image names it later
+            return 0
+    return max(0, width) * max(0, height)
+
+
+def check_request_budget(
+    files: Sequence[tuple[str, bytes]], limits: ImageLimits, what: str = "images"
+) -> None:
+    """Refuse a request with more than ``max_images`` images or more than ``max_total_pixels``
+    pixels in all (headers only: nothing is decoded)."""
+    if len(files) > limits.max_images:
+        raise TooManyImagesError(
+            f"{len(files)} {what} in one request; at most {limits.max_images}"
+        )
+    total = 0
+    for label, data in files:
+        pixels = probe_pixels(data)
+        if pixels > limits.max_pixels:
+            raise ImageTooLargeError(
+                f"{label}: image is {pixels} pixels, above the limit of {limits.max_pixels} pixels"
+            )
+        total += pixels
+        if total > limits.max_total_pixels:
+            raise ImageTooLargeError(
+                f"the {what} of this request have more than {limits.max_total_pixels} pixels in "
+                "all: send fewer or smaller ones"
+            )
 
 
 def read_image_file(path: str | Path, limits: ImageLimits | None = None) -> ImageArray:
@@ -96,8 +139,10 @@ def pil_to_bgr(img: Image.Image) -> ImageArray:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
-    rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
-    return np.ascontiguousarray(rgb[:, :, ::-1])
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    rgb = np.array(img, dtype=np.uint8)  # one copy; the caller drops the Pillow image
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR, dst=rgb)  # in place: no third full-size copy
 
 
 def _to_uint8(arr: np.ndarray) -> np.ndarray:

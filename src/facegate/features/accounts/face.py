@@ -3,6 +3,7 @@ live face check through the liveness service (1:1 against the account's mean tem
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -36,8 +37,9 @@ class StoreFaceEnroller:
     ) -> FaceEnrollment:
         from facegate.core.errors import ImageTooLargeError, InvalidImageError
         from facegate.core.people.enrollment import EnrollImage, EnrollMode, SampleOutcome, sha256_of
-        from facegate.core.vision.images import decode_labeled
+        from facegate.core.vision.images import check_request_budget, decode_labeled
 
+        check_request_budget(files, self.limits)  # headers only; then one image at a time
         checked: list[tuple[AnalyzedFace | None, SampleOutcome]] = []
         for label, data in files:
             try:
@@ -105,8 +107,12 @@ class LivenessFaceLogin:
         self, challenge_id: str, frames: Sequence[bytes], timestamps_ms: Sequence[float]
     ) -> dict[str, object]:
         from facegate.core.liveness.service import TimedFrame
-        from facegate.core.vision.images import decode_labeled
+        from facegate.core.vision.images import check_request_budget, decode_labeled
 
+        if not all(math.isfinite(t) and abs(t) < 1e15 for t in timestamps_ms):
+            raise FaceGateError("timestamps must be finite numbers (ms)")
+        check_request_budget([(f"frame {i + 1}", d) for i, d in enumerate(frames)], self.limits,
+                             "frames")  # headers only, before decoding the batch
         timed = [
             TimedFrame(decode_labeled(data, self.limits, f"frame {i + 1}"), round(t))
             for i, (data, t) in enumerate(zip(frames, timestamps_ms, strict=True))

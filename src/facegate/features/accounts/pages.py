@@ -9,9 +9,10 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from facegate.core.errors import FaceGateError, FaceQualityError
+from facegate.core.errors import FaceGateError, FaceQualityError, RateLimitedError
 from facegate.core.http import http_status, read_upload
 from facegate.core.liveness.timestamps import parse_timestamps
+from facegate.core.ratelimit.deps import rate_limit
 from facegate.core.web.deps import (
     SESSION_COOKIE,
     Ctx,
@@ -41,7 +42,7 @@ def register_form(ctx: Ctx) -> Response:
     return ctx.render("register.html")
 
 
-@router.post("/register", response_class=HTMLResponse)
+@router.post("/register", response_class=HTMLResponse, dependencies=[rate_limit("enrol")])
 async def register(
     ctx: Ctx,
     username: str = Form(""),
@@ -85,7 +86,7 @@ def login_form(ctx: Ctx) -> Response:
     return ctx.render("login.html")
 
 
-@router.post("/login", response_class=HTMLResponse)
+@router.post("/login", response_class=HTMLResponse, dependencies=[rate_limit("login")])
 async def login(
     ctx: Ctx, username: str = Form(""), password: str = Form(""), csrf_token: str = Form("")
 ) -> Response:
@@ -94,8 +95,11 @@ async def login(
         step = await run_in_threadpool(ctx.container.accounts.login_password, username, password,
                                        ctx.client)
     except FaceGateError as exc:
-        return ctx.render("login.html", http_status(exc), form={"username": username},
+        page = ctx.render("login.html", http_status(exc), form={"username": username},
                           error=exc.message)
+        if isinstance(exc, RateLimitedError):
+            page.headers["Retry-After"] = str(exc.retry_after_s)
+        return page
     await run_in_threadpool(ctx.container.accounts.sessions.end_session, ctx.token)
     response = _redirect("/login/face")
     set_cookie(ctx, response, SESSION_COOKIE, step.token, ctx.container.settings.web_face_step_s)

@@ -251,7 +251,8 @@ class AccountService:
         if lock.locked:
             self._audit_login("denied", u, client, "password", f"locked ({lock.by})")
             raise RateLimitedError(
-                f"too many failed logins: try again in {lock.retry_after_s} seconds"
+                f"too many failed logins: try again in {lock.retry_after_s} seconds",
+                lock.retry_after_s,
             )
         with self.db.session() as s:
             row = repo.find(s, u)
@@ -297,7 +298,8 @@ class AccountService:
         if lock.locked:
             self._audit_login("denied", account.username, client, "face", f"locked ({lock.by})")
             raise RateLimitedError(
-                f"too many failed logins: try again in {lock.retry_after_s} seconds"
+                f"too many failed logins: try again in {lock.retry_after_s} seconds",
+                lock.retry_after_s,
             )
         if not pending.liveness_session_id:
             check = FaceCheck(False, "no liveness challenge")

@@ -22,7 +22,8 @@ from facegate.core.http import ContainerDep, read_upload, require_scope
 from facegate.core.liveness.challenge import FrameTimingError
 from facegate.core.liveness.service import LivenessSession, TimedFrame, TooManyFramesError
 from facegate.core.liveness.timestamps import parse_timestamps
-from facegate.core.vision.images import decode_labeled
+from facegate.core.ratelimit.deps import rate_limit
+from facegate.core.vision.images import check_request_budget, decode_labeled
 
 router = APIRouter(prefix="/v1/liveness", tags=["liveness"])
 Caller = Annotated[Principal, require_scope(SCOPE_LIVENESS)]
@@ -63,7 +64,10 @@ class LivenessSessionOut(BaseModel):
         return cls(**d)
 
 
-@router.post("/sessions", response_model=LivenessSessionOut, status_code=201)
+@router.post(
+    "/sessions", response_model=LivenessSessionOut, status_code=201,
+    dependencies=[rate_limit("liveness")],
+)
 async def create_session(container: ContainerDep, caller: Caller) -> LivenessSessionOut:
     """Start a challenge: perform ``steps`` in order, each within the step time limit."""
     session = await run_in_threadpool(  # the first call builds the service (loads the models)
@@ -89,16 +93,17 @@ async def add_frames(
             f"{len(frames)} frames in one batch; at most {service.config.max_batch_frames}"
         )
     times = [round(t) for t in parse_timestamps(timestamps, len(frames), error=FrameTimingError)]
-    limit = container.settings.max_upload_bytes
-    datas = [await read_upload(f, limit) for f in frames]
-    labels = [f.filename or f"frame {i}" for i, f in enumerate(frames)]
-    limits = container.image_limits
-    images = await run_in_threadpool(
-        lambda: [decode_labeled(d, limits, label) for d, label in zip(datas, labels, strict=True)]
-    )
-    batch = [TimedFrame(img, t) for img, t in zip(images, times, strict=True)]
-    session = await run_in_threadpool(service.add_frames, session_id, batch, final, nonce)
-    return LivenessSessionOut.of(session)
+    limits = container.frame_limits
+    blobs = [(f.filename or f"frame {i}", await read_upload(f, limits.max_bytes))
+             for i, f in enumerate(frames)]
+
+    def decode_and_add() -> LivenessSession:  # in the thread pool: decoding blocks
+        check_request_budget(blobs, limits, "frames")  # headers only, before decoding
+        batch = [TimedFrame(decode_labeled(d, limits, label), t)
+                 for (label, d), t in zip(blobs, times, strict=True)]
+        return service.add_frames(session_id, batch, final, nonce)
+
+    return LivenessSessionOut.of(await run_in_threadpool(decode_and_add))
 
 
 @router.get("/sessions/{session_id}", response_model=LivenessSessionOut)

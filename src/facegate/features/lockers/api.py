@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from facegate.core.errors import FaceGateError, PermissionDeniedError
 from facegate.core.http import ContainerDep
 from facegate.core.liveness.timestamps import parse_timestamps
+from facegate.core.ratelimit.deps import guess_limit, rate_limit
 from facegate.features.lockers.deps import Kiosk, StaffApi, read_frames
 from facegate.features.lockers.schemas import (
     AccessOut,
@@ -56,8 +57,16 @@ def _timestamps(text: str | None, n: int) -> list[float] | None:
     return parse_timestamps(text, n, field="timestamps_ms", error=FaceGateError)
 
 
+# Wrong keys throttle the caller (and, briefly, the locker): a stranger cannot burn a key.
+KEY_GUESSES = guess_limit(
+    "locker_open", "locker_wrong_keys", "locker_key_guesses", "number",
+    code="key_refused", reasons=frozenset({"wrong", "burnt"}),
+)
+
+
 # ---- kiosk -----------------------------------------------------------------------------------
-@router.post("/v1/lockers/access/challenge", response_model=ChallengeOut)
+@router.post("/v1/lockers/access/challenge", response_model=ChallengeOut,
+             dependencies=[rate_limit("liveness")])
 async def start_challenge(c: ContainerDep, kiosk: Kiosk) -> ChallengeOut:
     """Start a liveness challenge: the kiosk shows its steps, then records and posts the frames."""
     ch = await run_in_threadpool(lambda: c.lockers.start_challenge())
@@ -82,7 +91,8 @@ async def challenge_frames(
                              steps_done=st.steps_done, steps_total=st.steps_total)
 
 
-@router.post("/v1/lockers/access", response_model=AccessOut)
+@router.post("/v1/lockers/access", response_model=AccessOut,
+             dependencies=[rate_limit("recognition")])
 async def access(
     c: ContainerDep,
     kiosk: Kiosk,
@@ -104,7 +114,7 @@ async def access(
     return AccessOut.of(r)
 
 
-@router.post("/v1/lockers/{number}/open", response_model=OpenOut)
+@router.post("/v1/lockers/{number}/open", response_model=OpenOut, dependencies=[KEY_GUESSES])
 async def open_locker(number: int, body: OpenIn, c: ContainerDep, kiosk: Kiosk) -> OpenOut:
     """Check the one-time key (once, constant-time) and open the locker through the actuator."""
     actor = kiosk.name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, UploadFile
@@ -11,7 +12,7 @@ from facegate.core.auth.principal import SCOPE_ADMIN, SCOPE_KIOSK, Principal
 from facegate.core.domain import ImageArray
 from facegate.core.errors import FaceGateError, PermissionDeniedError
 from facegate.core.http import authenticate, presented_key, read_upload, require_scope
-from facegate.core.vision.images import ImageLimits, decode_labeled
+from facegate.core.vision.images import ImageLimits, check_request_budget, decode_labeled
 
 MAX_FRAMES = 300
 
@@ -54,6 +55,10 @@ async def read_frames(c: Any, frames: list[UploadFile]) -> list[ImageArray]:
     limits = ImageLimits(max_pixels=s.stream_max_frame_pixels, max_bytes=s.stream_max_frame_bytes)
     blobs = [(f.filename or f"frame {i + 1}", await read_upload(f, limits.max_bytes))
              for i, f in enumerate(frames)]
-    return await run_in_threadpool(
-        lambda: [decode_labeled(data, limits, label) for label, data in blobs]
-    )
+    budget = replace(limits, max_images=MAX_FRAMES, max_total_pixels=s.max_frame_batch_pixels)
+
+    def decode() -> list[ImageArray]:
+        check_request_budget(blobs, budget, "frames")  # headers only, before decoding
+        return [decode_labeled(data, limits, label) for label, data in blobs]
+
+    return await run_in_threadpool(decode)

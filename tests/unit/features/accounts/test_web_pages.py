@@ -114,7 +114,9 @@ def install_fakes(c: object, enroller: FakeEnroller, face: FakeFaceLogin) -> Non
     st = c.settings  # type: ignore[attr-defined]
     db = c.database  # type: ignore[attr-defined]
     options = AuthOptions(st.web_session_ttl_s, st.web_session_idle_s, st.web_face_step_s,
-                          st.login_max_failures, st.login_window_s)
+                          st.login_max_failures, st.login_window_s, st.login_backoff_max_s,
+                          st.login_account_max_failures, st.login_client_max_failures,
+                          st.login_account_window_s)
     fast = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     auth = WebAuth(fast, SessionStore(db, options), LoginThrottle(db, options))
     c.__dict__["auth"] = auth
@@ -368,14 +370,15 @@ def test_five_failures_lock_the_account_even_with_the_right_password(web: Web) -
     with web.container.database.session() as s:
         assert s.scalar(select(func.count()).select_from(LoginAttempt)) == 5  # locked: not counted
     locked = web.container.audit.query(AuditQuery(action="login", decision="denied"))
-    assert locked[0].details["reason"] == "locked (account)"
+    assert locked[0].details["reason"] == "locked (client)"  # this (account, address) pair
 
 
-def test_lockout_per_client_address_across_usernames(web: Web) -> None:
-    register(web)
-    for i in range(5):
-        login(web, username=f"nobody{i}", password="x" * 10)
-    assert login(web).status_code == 429  # same client, another account: locked by address
+def test_lockout_per_client_address_across_usernames(tmp_path: Path) -> None:
+    for web in build_web(tmp_path, login_client_max_failures=5):
+        register(web)
+        for i in range(5):
+            login(web, username=f"nobody{i}", password="x" * 10)
+        assert login(web).status_code == 429  # same client, another account: locked by address
 
 
 def test_lock_ends_after_the_window(web: Web) -> None:

@@ -5,12 +5,13 @@ from starlette.concurrency import run_in_threadpool
 
 from facegate.core.auth.principal import SCOPE_RECOGNIZE
 from facegate.core.http import ContainerDep, read_upload, require_scope
+from facegate.core.ratelimit.deps import rate_limit
 from facegate.features.faces.schemas import CompareOut, FaceOut, ImageFaceOut
 
 router = APIRouter(prefix="/v1", tags=["compare"], dependencies=[require_scope(SCOPE_RECOGNIZE)])
 
 
-@router.post("/compare", response_model=CompareOut)
+@router.post("/compare", response_model=CompareOut, dependencies=[rate_limit("recognition")])
 async def compare(
     container: ContainerDep,
     image_a: UploadFile = File(..., description="First image (JPEG, PNG, …)"),

@@ -9,13 +9,14 @@ from starlette.concurrency import run_in_threadpool
 
 from facegate.core.auth.principal import SCOPE_RECOGNIZE, Principal
 from facegate.core.http import ContainerDep, read_upload, require_scope
+from facegate.core.ratelimit.deps import rate_limit
 from facegate.features.faces.schemas import IdentifiedFaceOut, IdentifyOut, VerifyOut
 
 router = APIRouter(prefix="/v1", tags=["identify"])
 Recognizer = Annotated[Principal, require_scope(SCOPE_RECOGNIZE)]
 
 
-@router.post("/verify", response_model=VerifyOut)
+@router.post("/verify", response_model=VerifyOut, dependencies=[rate_limit("recognition")])
 async def verify(
     container: ContainerDep,
     caller: Recognizer,
@@ -31,7 +32,7 @@ async def verify(
     return VerifyOut.of(result)
 
 
-@router.post("/identify", response_model=IdentifyOut)
+@router.post("/identify", response_model=IdentifyOut, dependencies=[rate_limit("recognition")])
 async def identify(
     container: ContainerDep, caller: Recognizer, image: UploadFile = File(...)
 ) -> IdentifyOut:

@@ -8,8 +8,10 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from facegate.core.auth.principal import SCOPE_PEOPLE_READ, SCOPE_PEOPLE_WRITE, Principal
+from facegate.core.errors import TooManyImagesError
 from facegate.core.http import ContainerDep, read_upload, require_scope
 from facegate.core.people.enrollment import EnrollMode
+from facegate.core.ratelimit.deps import rate_limit
 from facegate.features.faces.schemas import EnrollmentOut, PeopleOut, PersonOut
 
 router = APIRouter(prefix="/v1/people", tags=["people"])
@@ -18,11 +20,13 @@ Writer = Annotated[Principal, require_scope(SCOPE_PEOPLE_WRITE)]
 
 
 async def _files(container: ContainerDep, images: list[UploadFile]) -> list[tuple[str, bytes]]:
-    limit = container.settings.max_upload_bytes
+    limit, most = container.settings.max_upload_bytes, container.settings.max_images_per_request
+    if len(images) > most:  # before reading any file
+        raise TooManyImagesError(f"{len(images)} images in one request; at most {most}")
     return [(f.filename or f"image {i + 1}", await read_upload(f, limit)) for i, f in enumerate(images)]
 
 
-@router.post("", response_model=EnrollmentOut, status_code=201)
+@router.post("", response_model=EnrollmentOut, status_code=201, dependencies=[rate_limit("enrol")])
 async def create_person(
     container: ContainerDep,
     caller: Writer,
@@ -45,7 +49,7 @@ async def list_people(
     container: ContainerDep,
     caller: Reader,
     limit: int = Query(100, ge=1, le=10_000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**31 - 1),
 ) -> PeopleOut:
     people = await run_in_threadpool(lambda: container.enrollment.list_people(limit, offset))
     return PeopleOut(people=[PersonOut.of(p) for p in people], count=len(people))
@@ -64,7 +68,7 @@ async def remove_person(container: ContainerDep, caller: Writer, external_id: st
     return PersonOut.of(info)
 
 
-@router.post("/{external_id}/faces", response_model=EnrollmentOut)
+@router.post("/{external_id}/faces", response_model=EnrollmentOut, dependencies=[rate_limit("enrol")])
 async def add_faces(
     container: ContainerDep,
     caller: Writer,

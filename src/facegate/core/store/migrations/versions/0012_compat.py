@@ -12,7 +12,7 @@ from alembic import op
 from facegate.core.store.db import UTCDateTime
 
 revision = "0012_compat"
-down_revision = "0008_credentials"
+down_revision = "0010_rate_limits"
 branch_labels = None
 depends_on = None
 
