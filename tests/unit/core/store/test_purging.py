@@ -19,7 +19,7 @@ from facegate.core.settings import Settings
 from facegate.core.store.db import Database
 from facegate.core.store.liveness_models import LivenessSessionRecord
 from tests.store_backends import backend_url  # noqa: F401 (fixture)
-from tests.unit.test_liveness_service import Clock, make_service
+from tests.unit.core.liveness.test_liveness_service import Clock, make_service
 
 
 @pytest.fixture

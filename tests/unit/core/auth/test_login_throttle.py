@@ -13,7 +13,7 @@ from facegate.core.auth.sessions import AuthOptions, LoginThrottle
 from facegate.core.store.audit import AuditQuery
 from facegate.core.store.db import Base, Database
 from tests.store_backends import backend_url  # noqa: F401 (fixture)
-from tests.unit.test_web_pages import Web, build_web, login, register
+from tests.unit.features.accounts.test_web_pages import Web, build_web, login, register
 
 WRONG = "wrong password!"
 

@@ -22,7 +22,7 @@ from facegate.core.settings import Settings
 from facegate.core.store.db import Database
 from facegate.features.lockers.keys import KeyPolicy
 from tests.store_backends import backend_url  # noqa: F401 (fixture)
-from tests.unit.test_locker_api import Api, _setup_alice, api, frames_form, migrated  # noqa: F401
+from tests.unit.features.lockers.test_locker_api import Api, _setup_alice, api, frames_form, migrated  # noqa: F401
 
 ALICE = 1
 
