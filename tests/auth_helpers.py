@@ -20,9 +20,9 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def admin_headers(container: Any) -> dict[str, str]:
+def admin_headers(container: Any, name: str = "test-admin") -> dict[str, str]:
     """Headers carrying a fresh admin key (every scope, every group)."""
-    return bearer(make_key(container))
+    return bearer(make_key(container, name=name))
 
 
 def make_device(container: Any, name: str, groups: frozenset[str] | None = None) -> str:

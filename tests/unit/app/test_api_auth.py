@@ -31,7 +31,11 @@ from tests.auth_helpers import bearer, make_key
 from tests.store_backends import BACKENDS, database_url
 
 # Open without an API key: health, the API docs, static files
-OPEN = {"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/static"}
+OPEN = {"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/static",
+        "/static-docs", "/favicon.ico"}
+# the drop-in APIs (features/compat) answer a missing key in their clients' own words
+COMPAT_REFUSAL = {"/api/v1": (400, lambda body: body.get("code") == 20),
+                  "/v1/vision": (401, lambda body: body.get("success") is False)}
 # Web pages: their own session (and CSRF) checks, tested with the pages; never under /v1
 WEB_PAGES = re.compile(r"^/($|login|logout|register|account|dashboard|elections|admin|kiosk/)")
 
@@ -62,7 +66,7 @@ def _path(template: str) -> str:
 
 def test_every_route_needs_a_key(app: tuple[TestClient, Container]) -> None:
     client, c = app
-    checked, api_routes = 0, 0
+    checked, api_routes, compat_checked = 0, 0, 0
     for path, methods, route, in_schema in registered_routes(client.app):
         if isinstance(route, APIWebSocketRoute):
             with client.websocket_connect(_path(path)) as ws:
@@ -74,6 +78,15 @@ def test_every_route_needs_a_key(app: tuple[TestClient, Container]) -> None:
             checked += 1
             continue
         if path in OPEN or (isinstance(route, Mount) and path in OPEN):
+            continue
+        if isinstance(route, Mount) and path in COMPAT_REFUSAL:
+            status, refused = COMPAT_REFUSAL[path]
+            for sub_path, sub_methods, _, _ in registered_routes(route.app):
+                for method in sorted(sub_methods - {"HEAD"}):
+                    r = client.request(method, _path(path + sub_path))
+                    assert r.status_code == status and refused(r.json()), (method, path + sub_path,
+                                                                            r.status_code, r.text)
+                    compat_checked += 1
             continue
         assert isinstance(route, APIRoute), f"unexpected route type {type(route)} at {path}"
         if not path.startswith("/v1/"):
@@ -88,8 +101,11 @@ def test_every_route_needs_a_key(app: tuple[TestClient, Container]) -> None:
             checked += 1
             api_routes += 1
     assert api_routes >= 30 and checked > api_routes  # the walk really saw the API and the stream
+    assert compat_checked >= 15  # and the CompreFace and DeepStack routes
     denied = c.audit.query(AuditQuery(action="auth", limit=1000))
     assert len(denied) == checked and all(e.client == "testclient" for e in denied)
+    refused = c.audit.query(AuditQuery(action="api_key", limit=1000))
+    assert len(refused) == compat_checked and all(e.client == "testclient" for e in refused)
 
 
 def test_wrong_scheme_and_junk_keys_are_401(app: tuple[TestClient, Container]) -> None:

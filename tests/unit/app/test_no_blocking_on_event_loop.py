@@ -15,6 +15,7 @@ from facegate.app.bootstrap import Container
 from facegate.app.http import create_app
 from facegate.core.errors import NotFoundError
 from facegate.core.settings import Settings
+from tests.auth_helpers import admin_headers
 
 
 def _built_off_the_loop(name: str) -> Any:
@@ -47,8 +48,11 @@ class Probe(Container):
 
 @pytest.fixture
 def client(tmp_path: Path) -> TestClient:
-    app = create_app(container=Probe(Settings(data_dir=tmp_path)))
-    return TestClient(app, raise_server_exceptions=True)  # no lifespan: nothing is preloaded
+    container = Probe(Settings(data_dir=tmp_path))
+    app = create_app(container=container)
+    client = TestClient(app, raise_server_exceptions=True)  # no lifespan: nothing is preloaded
+    client.headers.update(admin_headers(container))  # every /v1 route needs a key
+    return client
 
 
 IMG = {"image": ("a.jpg", b"not decoded before the service", "image/jpeg")}

@@ -21,6 +21,7 @@ from facegate.core.ratelimit.storage import SqlStorage
 from facegate.core.settings import Settings
 from facegate.core.store.db import Database
 from facegate.features.lockers.keys import KeyPolicy
+from tests.auth_helpers import admin_headers, bearer, make_key
 from tests.store_backends import backend_url  # noqa: F401 (fixture)
 from tests.unit.features.lockers.test_locker_api import Api, _setup_alice, api, frames_form, migrated  # noqa: F401
 
@@ -107,6 +108,7 @@ def limited(tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(data_dir=tmp_path / "data", rate_limit_recognition="3/minute",
                         rate_limit_enrol="2/minute", rate_limit_liveness="2/minute")
     with TestClient(create_app(settings)) as c:
+        c.headers.update(admin_headers(c.app.state.container))  # every /v1 route needs a key
         yield c
 
 
@@ -123,10 +125,12 @@ def test_recognition_is_limited_per_address_and_per_credential(limited: TestClie
         r = limited.post(path)  # invalid requests count too (422 before the limit runs out)
         assert r.status_code == 422
     _assert_429(limited.post("/v1/identify"))
+    c = limited.app.state.container
     other = TestClient(limited.app, client=("10.9.9.9", 4000))
-    assert other.post("/v1/identify").status_code == 422  # another address: its own budget
+    other.headers.update(admin_headers(c, "other-admin"))
+    assert other.post("/v1/identify").status_code == 422  # another address and key: its own budget
     # one credential from many addresses is limited as one caller
-    key = {"X-API-Key": "k-123"}
+    key = admin_headers(c, "roaming-admin")
     for n in range(3):
         c = TestClient(limited.app, client=(f"10.1.0.{n}", 4000))
         assert c.post("/v1/identify", headers=key).status_code == 422
@@ -159,6 +163,7 @@ def test_disabled_limits_never_refuse(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", rate_limit_enabled=False,
                         rate_limit_recognition="1/minute")
     with TestClient(create_app(settings)) as c:
+        c.headers.update(admin_headers(c.app.state.container))
         assert [c.post("/v1/identify").status_code for _ in range(3)] == [422] * 3
 
 
@@ -174,7 +179,7 @@ def test_memory_storage_url_is_accepted(tmp_path: Path) -> None:
 # ---- locker keys: throttle the caller, never burn a customer's key -----------------------------
 def _issue_key(a: Api) -> str:
     _setup_alice(a)
-    r = a.client.post("/v1/lockers/access", files=frames_form(ALICE))
+    r = a.client.post("/v1/lockers/access", files=frames_form(ALICE), headers=a.kiosk)
     assert r.status_code == 200, r.text
     return str(r.json()["key"])
 
@@ -197,26 +202,27 @@ def _wrong(key: str, n: int = 1) -> str:
 def test_wrong_keys_throttle_the_stranger_not_the_owner(api: Api) -> None:  # noqa: F811
     _with_rules(api)
     key = _issue_key(api)
-    stranger = TestClient(api.client.app, client=("203.0.113.7", 5000))
+    stranger = TestClient(api.client.app, client=("203.0.113.7", 5000), headers=api.kiosk)
     for n in range(1, 4):
         assert stranger.post("/v1/lockers/12/open", json={"key": _wrong(key, n)}).status_code == 403
     _assert_429(stranger.post("/v1/lockers/12/open", json={"key": _wrong(key, 4)}))
     _assert_429(stranger.post("/v1/lockers/12/open", json={"key": key}))  # even the right key
-    owner = TestClient(api.client.app, client=("198.51.100.20", 5000))
+    owner = TestClient(api.client.app, client=("198.51.100.20", 5000),  # at another kiosk
+                       headers=bearer(make_key(api.c, "kiosk", "hall-b-kiosk")))
     r = owner.post("/v1/lockers/12/open", json={"key": key})
     assert r.status_code == 200 and r.json()["opened"] is True
 
 
 def test_many_strangers_cannot_burn_a_key(api: Api) -> None:  # noqa: F811
-    clock = _with_rules(api, locker_key_guesses="4/minute")
+    _with_rules(api, locker_key_guesses="4/minute")
     key = _issue_key(api)
     codes = []
-    for n in range(1, 11):  # ten addresses, one wrong guess each
-        c = TestClient(api.client.app, client=(f"203.0.113.{n}", 5000))
+    for n in range(1, 11):  # ten addresses at one kiosk, one wrong guess each
+        c = TestClient(api.client.app, client=(f"203.0.113.{n}", 5000), headers=api.kiosk)
         codes.append(c.post("/v1/lockers/12/open", json={"key": _wrong(key, n)}).status_code)
+    # the kiosk credential's wrong-key budget (3) runs out before the key could burn (20)
     assert codes.count(403) <= 4 and codes.count(429) >= 6
-    owner = TestClient(api.client.app, client=("198.51.100.20", 5000))
-    _assert_429(owner.post("/v1/lockers/12/open", json={"key": key}))  # the locker cools down…
-    clock.t += 61
-    r = owner.post("/v1/lockers/12/open", json={"key": key})  # …and the key still works
+    owner = TestClient(api.client.app, client=("198.51.100.20", 5000),  # at another kiosk
+                       headers=bearer(make_key(api.c, "kiosk", "hall-b-kiosk")))
+    r = owner.post("/v1/lockers/12/open", json={"key": key})  # the key still works
     assert r.status_code == 200, r.text

@@ -18,6 +18,7 @@ from facegate.core.auth.sessions import AuthOptions, LoginThrottle
 from facegate.core.settings import Settings
 from facegate.core.store.db import Database
 from facegate.core.store.liveness_models import LivenessSessionRecord
+from tests.auth_helpers import admin_headers
 from tests.store_backends import backend_url  # noqa: F401 (fixture)
 from tests.unit.core.liveness.test_liveness_service import Clock, make_service
 
@@ -66,6 +67,7 @@ def capped(tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(data_dir=tmp_path / "data", max_open_liveness_sessions=3,
                         rate_limit_liveness="1000/minute")
     with TestClient(create_app(settings)) as c:
+        c.headers.update(admin_headers(c.app.state.container))  # every /v1 route needs a key
         yield c
 
 
@@ -76,7 +78,8 @@ def test_open_sessions_per_caller_are_capped(capped: TestClient) -> None:
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
     r = capped.post("/v1/lockers/access/challenge")  # locker challenges count the same
     assert r.status_code == 429
-    other = TestClient(capped.app, client=("192.0.2.44", 1234))
+    other = TestClient(capped.app, client=("192.0.2.44", 1234),  # another caller: its own cap
+                       headers=admin_headers(capped.app.state.container, "other-admin"))
     assert other.post("/v1/liveness/sessions").status_code == 201
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import io
 import weakref
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,7 @@ def test_budget_refuses_count_total_and_single_image() -> None:
 
 def test_enrol_bytes_holds_one_decoded_image_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     service: Any = EnrollmentService.__new__(EnrollmentService)
-    service.limits = ImageLimits()
+    service.gallery = SimpleNamespace(limits=ImageLimits())  # only the limits are read
     alive: list[weakref.ref[np.ndarray]] = []
     live_counts: list[int] = []
 
@@ -64,7 +65,7 @@ def test_enrol_bytes_holds_one_decoded_image_at_a_time(monkeypatch: pytest.Monke
 
 def test_enrol_bytes_refuses_over_budget_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
     service: Any = EnrollmentService.__new__(EnrollmentService)
-    service.limits = ImageLimits(max_images=2)
+    service.gallery = SimpleNamespace(limits=ImageLimits(max_images=2))
     decoded: list[str] = []
     monkeypatch.setattr("facegate.core.people.enrollment.decode_labeled",
                         lambda data, limits, label: decoded.append(label))
@@ -111,7 +112,7 @@ def test_decoder_survives_corrupted_real_images(base: bytes, data: st.DataObject
 
 
 def test_face_login_frames_are_budgeted_and_timestamps_finite() -> None:
-    from facegate.features.accounts.service import LivenessFaceLogin
+    from facegate.features.accounts.face import LivenessFaceLogin
 
     def no_liveness() -> Any:
         raise AssertionError("refused before any frame is decoded or measured")
