@@ -4,7 +4,7 @@
 #     with pgvector), browser (Playwright for Python), train (PyTorch 2.13.0, CPU), dlib and
 #     arcface (the optional model packs, so their tests run), openvino (the faster runtime);
 #   - the client environments of the CompreFace/DeepStack compatibility tests (tests/compat, run by
-#     tests/integration/test_compat_clients.py): .venv-compat (compreface-sdk 0.6.0, which needs
+#     tests/integration/features/compat/test_compat_clients.py): .venv-compat (compreface-sdk 0.6.0, which needs
 #     urllib3<2, and deepstack-python 0.8, Home Assistant's pin) and .venv-compat9 (deepstack-python
 #     0.9); the deepstack clients import PIL without declaring it;
 #   - Debian packages: chromium and ffmpeg for the browser tests, xvfb and xdotool for the stream
