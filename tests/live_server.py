@@ -70,3 +70,11 @@ def live_server(data_dir: Path, log: Path, **env_overrides: str) -> Iterator[Liv
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def create_api_key(data_dir: Path, name: str, scopes: str) -> str:
+    """``facegate apikeys create NAME --scopes SCOPES --quiet`` on ``data_dir``: the secret."""
+    env = {**os.environ, "FACEGATE_DATA_DIR": str(data_dir)}
+    r = subprocess.run([sys.executable, "-m", "facegate", "apikeys", "create", name, "--scopes", scopes,
+                        "--quiet"], env=env, capture_output=True, text=True, check=True, timeout=120)
+    return r.stdout.strip()

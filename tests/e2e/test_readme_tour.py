@@ -39,6 +39,8 @@ NOT_RUN: dict[str, str] = {
     "facegate people reembed": "needs FACEGATE_STORE_FACE_IMAGES=1 at enrolment and the dlib pack "
         "(tests/integration/test_face_images.py)",
     "facegate bench": "benchmarks take minutes to hours (docs/benchmarks.md has their figures)",
+    "facegate train spoof": "trains for ~15 minutes (tests/unit/research/training/test_spoof_cnn.py "
+        "trains a tiny one)",
     "pip install": "installs packages (the train extra: tests/integration/test_training.py)",
     "facegate compare --model siamese:": "needs a trained model (tests/integration/test_training.py)",
     "facegate locker register": "reads a camera (tests/integration/test_locker_cli.py uses a video)",
@@ -215,6 +217,15 @@ def _run(tour: Tour, command: str) -> subprocess.CompletedProcess[str]:
         _start_server(tour, line)
         return subprocess.CompletedProcess(line, 0, "", "")
     prelude = "".join(f"{e}\n" for e in tour.exports)
+    exported = re.match(r"export ([A-Za-z_][A-Za-z0-9_]*)=", line)
+    if exported:  # evaluate once (it may create something) and keep the value, not the command
+        script = f'{prelude}{line}\nprintf %s "${exported.group(1)}"\n'
+        r = subprocess.run(["bash", "-c", script], cwd=tour.root, env=tour.env, capture_output=True,
+                           text=True, timeout=300, check=False)
+        tour.last_rc = r.returncode
+        if r.returncode == 0:
+            tour.env[exported.group(1)] = r.stdout
+        return r
     script = f"{prelude}(exit {tour.last_rc})\n{line}\n"  # `echo $?` sees the previous command
     r = subprocess.run(["bash", "-c", script], cwd=tour.root, env=tour.env, capture_output=True,
                        text=True, timeout=300, check=False)
@@ -223,7 +234,8 @@ def _run(tour: Tour, command: str) -> subprocess.CompletedProcess[str]:
         tour.exports.append(line)
     if command.startswith("facegate devices add") and r.returncode == 0:
         tour.env["TOUR_DEVICE_TOKEN"] = _last_token(r.stdout)
-    if command.startswith("facegate apikeys create") and r.returncode == 0:
+    if command.startswith("facegate apikeys create") and r.returncode == 0 \
+            and not tour.env.get("FACEGATE_KEY"):
         tour.env["FACEGATE_KEY"] = _last_token(r.stdout)
     return r
 

@@ -31,6 +31,7 @@ from facegate.app.bootstrap import Container  # noqa: E402
 from facegate.app.http import create_app  # noqa: E402
 from facegate.core.auth.sessions import STAGE_FULL  # noqa: E402
 from facegate.core.settings import Settings  # noqa: E402
+from tests.auth_helpers import make_key  # noqa: E402
 
 EXAMPLES = int(os.environ.get("FACEGATE_FUZZ_EXAMPLES", "40"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
@@ -49,16 +50,21 @@ def app_and_staff(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[An
     container.accounts.create_admin("fuzzadmin", "correct horse battery staple")
     admin = container.accounts.get_account("fuzzadmin")
     token, session = container.auth.sessions.create_session(admin.id, STAGE_FULL, "testclient")
+    key = make_key(container, "admin", "fuzz-admin-7f3c")  # a real key: requests reach handlers
     app = create_app(container.settings, container=container)
     with TestClient(app):  # runs the lifespan
-        yield app, {"Cookie": f"fg_session={token}", "X-CSRF-Token": session.csrf_token}
+        yield app, {"Cookie": f"fg_session={token}", "X-CSRF-Token": session.csrf_token,
+                    "Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture(scope="module")
 def fuzz_headers(app_and_staff: tuple[Any, dict[str, str]]) -> dict[str, str]:
-    """Headers every fuzzed request carries (override this fixture to use a real API key)."""
-    auth = os.environ.get("FACEGATE_FUZZ_AUTHORIZATION", "Bearer fuzz-key")
-    return {"Authorization": auth, **app_and_staff[1]}
+    """Headers every fuzzed request carries: an admin key and a web admin session (or the
+    ``Authorization`` value in ``FACEGATE_FUZZ_AUTHORIZATION``)."""
+    headers = dict(app_and_staff[1])
+    if os.environ.get("FACEGATE_FUZZ_AUTHORIZATION"):
+        headers["Authorization"] = os.environ["FACEGATE_FUZZ_AUTHORIZATION"]
+    return headers
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +117,4 @@ def test_api_answers_conform_and_never_500(
             print("\n" + line, flush=True)
     assert not failures, "\n\n".join(failures)
     assert total > 0 and errors == 0
+    assert STATUSES[401] < total / 10  # the requests got past authentication to the handlers

@@ -15,7 +15,7 @@ import psutil
 import pytest
 from PIL import Image
 
-from tests.live_server import live_server
+from tests.live_server import create_api_key, live_server
 
 MB = 1024 * 1024
 
@@ -54,8 +54,9 @@ def test_twenty_36_megapixel_pngs_are_refused_without_memory_growth(
     big_png: bytes, tmp_path: Path
 ) -> None:
     # preload: the models are in memory before the baseline (growth = the request alone)
+    key = create_api_key(tmp_path / "data", "uploader", "people:write")
     with live_server(tmp_path / "data", tmp_path / "server.log", FACEGATE_PRELOAD="true") as server:
-        client = httpx.Client(base_url=server.url, timeout=60)
+        client = httpx.Client(base_url=server.url, timeout=60, headers={"X-API-Key": key})
         client.get("/healthz")
         before = psutil.Process(server.process.pid).memory_info().rss
         for count in (20, 12):  # 20: above the image count; 12: within it, above the pixel budget
