@@ -54,7 +54,7 @@ def test_twenty_36_megapixel_pngs_are_refused_without_memory_growth(
     big_png: bytes, tmp_path: Path
 ) -> None:
     # preload: the models are in memory before the baseline (growth = the request alone)
-    key = create_api_key(tmp_path / "data", "uploader", "people:write")
+    key = create_api_key(tmp_path / "data", "uploader", "people:write,people:read")
     with live_server(tmp_path / "data", tmp_path / "server.log", FACEGATE_PRELOAD="true") as server:
         client = httpx.Client(base_url=server.url, timeout=60, headers={"X-API-Key": key})
         client.get("/healthz")
