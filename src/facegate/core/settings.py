@@ -223,6 +223,28 @@ class Settings(VisionSettings):
     liveness_passive_required: bool = Field(
         default=False, description="Fail challenges whose passive anti-spoof score is below threshold."
     )
+    liveness_paced_steps: int = Field(
+        default=5, ge=1, le=10, description="Steps per server-paced challenge (actions may repeat)."
+    )
+    liveness_paced_choices: str = Field(
+        default="blink,turn_left,turn_right,look_up,open_mouth",
+        description="Actions a server-paced challenge is drawn from.",
+    )
+    liveness_reveal_delay_ms: tuple[int, int] = Field(
+        default=(600, 2000), description="Random delay before each step is shown (min, max ms)."
+    )
+    liveness_reaction_ms: tuple[int, int] = Field(
+        default=(150, 1500), description="A step must begin this soon after it is shown (min, max ms)."
+    )
+    liveness_action_max_ms: int = Field(
+        default=3000, ge=300, le=20000, description="A step must be done this soon after it began."
+    )
+    liveness_clock_skew_ms: int = Field(
+        default=400, ge=0, le=5000, description="Frames may claim capture this much after receipt."
+    )
+    liveness_max_lag_ms: int = Field(
+        default=2500, ge=100, le=30000, description="A batch's newest frame may be at most this old."
+    )
     liveness_antispoof_weights: Path | None = Field(
         default=None, description="Anti-spoof weights (.npz); default: the shipped model."
     )

@@ -11,8 +11,8 @@ under way at the reveal is an anticipation. Spontaneous blinks are ignored excep
 is asked, and then only blinks that begin a human reaction time after the reveal count.
 
 Time is the **server's**. Client capture times are mapped onto the server clock with one offset
-(``server receive time − newest client timestamp``, the smallest seen while calibrating, fixed at
-the first reveal); every batch must then agree with its receive time: no frame from the future
+(``server receive time − newest client timestamp`` of the first batch); every batch must then
+agree with its receive time: no frame from the future
 (``clock_skew_ms``) and the newest frame at most ``max_lag_ms`` old (frames are streamed while
 they are captured, not uploaded afterwards).
 """
@@ -110,10 +110,8 @@ class ClockDisagreement(ValueError):
 def map_batch(
     pacing: Pacing, client_ms: Sequence[int], recv_ms: int, o: PacedOptions
 ) -> tuple[Pacing, list[int]]:
-    """Server times of a batch's frames; the offset may still move while calibrating."""
-    offset = recv_ms - client_ms[-1]
-    if pacing.offset is not None and (pacing.reveals or offset >= pacing.offset):
-        offset = pacing.offset
+    """Server times of a batch's frames (the first batch fixes the offset)."""
+    offset = recv_ms - client_ms[-1] if pacing.offset is None else pacing.offset
     mapped = [t + offset for t in client_ms]
     if mapped[-1] > recv_ms + o.clock_skew_ms:
         raise ClockDisagreement(
