@@ -145,6 +145,11 @@ class LivenessSession:
         return self.status == PASSED
 
     @property
+    def instruction(self) -> str | None:
+        step = self.current_step
+        return INSTRUCTIONS[step] if step else None
+
+    @property
     def current_step(self) -> Step | None:
         """Paced: the step shown now (revealed, not yet done); None between steps."""
         done = sum(1 for e in self.evidence if e.done)
@@ -170,7 +175,7 @@ class LivenessSession:
             "mode": self.mode,
             "steps_total": self.steps_total,
             "current_step": self.current_step.value if self.current_step else None,
-            "instruction": INSTRUCTIONS[self.current_step] if self.current_step else None,
+            "instruction": self.instruction,
         }
 
 
