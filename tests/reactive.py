@@ -61,7 +61,7 @@ def feed(
     post: Callable[[list[bytes], list[int]], dict[str, Any]],
     revealed: Callable[[dict[str, Any]], list[str]],
     finished: Callable[[dict[str, Any]], bool],
-    fps: float = 12.0,
+    fps: float = 8.0,
     batch_ms: int = 300,
     timeout_s: float = 45.0,
 ) -> dict[str, Any]:
@@ -85,10 +85,12 @@ def feed(
     shown = 0
     answer: dict[str, Any] = {}
     try:
+        posted = start
         while time.monotonic() - start < timeout_s:
-            time.sleep(batch_ms / 1000)
+            time.sleep(max(0.0, batch_ms / 1000 - (time.monotonic() - posted)))
+            posted = time.monotonic()
             with lock:
-                batch, captured[:] = list(captured), []
+                batch, captured[:] = captured[:30], captured[30:]
             if not batch:
                 continue
             answer = post([b for b, _ in batch], [s for _, s in batch])

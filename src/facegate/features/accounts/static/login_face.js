@@ -1,6 +1,8 @@
 // Login step 2: run the server's liveness challenge on live webcam frames, then finish the login.
-// Frames are JPEGs with performance.now() timestamps (ms), posted in small batches with the CSRF
-// token; the server decides everything (liveness, same face, 1:1 with the account).
+// The challenge is server-paced: each answer may reveal the next step (at a random moment), which
+// must begin within about a second and a half, so frames are streamed while they are captured:
+// JPEGs with performance.now() timestamps (ms), posted every ~0.3 s with the CSRF token. The
+// server judges timing on its own clock and decides everything (liveness, same face, 1:1).
 "use strict";
 (function () {
   const video = document.getElementById("video");
@@ -11,7 +13,7 @@
   const errorEl = document.getElementById("face-error");
   const restart = document.getElementById("restart");
   const canvas = document.createElement("canvas");
-  const FPS = 15, BATCH = 6, MAX_BATCH = 30;
+  const FPS = 15, BATCH = 4, MAX_BATCH = 30;
   let queue = [], sending = false, done = false, stream = null;
 
   function fail(message) {
