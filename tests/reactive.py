@@ -16,7 +16,7 @@ import random
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -56,9 +56,9 @@ def jpegs_of(path: Path) -> tuple[bytes, ...]:
 
 
 def feed(
-    jpegs: tuple[bytes, ...],
+    jpegs: Sequence[Any],
     source: Source,
-    post: Callable[[list[bytes], list[int]], dict[str, Any]],
+    post: Callable[[list[Any], list[int]], dict[str, Any]],
     revealed: Callable[[dict[str, Any]], list[str]],
     finished: Callable[[dict[str, Any]], bool],
     fps: float = 8.0,
@@ -68,7 +68,7 @@ def feed(
     """Film ``source`` in real time (a capture thread, like a camera) and post what was captured
     every ``batch_ms`` until ``finished``; returns the last answer."""
     start = time.monotonic()
-    captured: list[tuple[bytes, int]] = []
+    captured: list[tuple[Any, int]] = []
     lock = threading.Lock()
     stop = threading.Event()
 

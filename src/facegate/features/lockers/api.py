@@ -204,7 +204,7 @@ def _timestamps(text: str | None, n: int) -> list[float] | None:
 # ---- kiosk -----------------------------------------------------------------------------------
 @router.post("/v1/lockers/access/challenge", response_model=ChallengeOut)
 async def start_challenge(c: ContainerDep) -> ChallengeOut:
-    """Start a liveness challenge: the kiosk shows its steps, then records and posts the frames."""
+    """Start a server-paced liveness challenge: stream frames; each answer may reveal a step."""
     ch = await run_in_threadpool(lambda: c.lockers.start_challenge())
     return ChallengeOut(id=ch.id, steps=list(ch.steps), expires_in_s=ch.expires_in_s)
 
@@ -215,6 +215,8 @@ class ChallengeStateOut(BaseModel):
     reason: str | None
     steps_done: int
     steps_total: int
+    steps: list[str] = Field(default_factory=list, description="Steps revealed so far")
+    instruction: str | None = Field(None, description="The step to do now (shown at random moments)")
 
 
 @router.post("/v1/lockers/access/challenge/{challenge_id}/frames", response_model=ChallengeStateOut)
@@ -231,7 +233,8 @@ async def challenge_frames(
         lambda: c.lockers.add_challenge_frames(challenge_id[:64], images, stamps)
     )
     return ChallengeStateOut(id=st.id, status=st.status, reason=st.reason,
-                             steps_done=st.steps_done, steps_total=st.steps_total)
+                             steps_done=st.steps_done, steps_total=st.steps_total,
+                             steps=list(st.steps), instruction=st.instruction)
 
 
 @router.post("/v1/lockers/access", response_model=AccessOut)

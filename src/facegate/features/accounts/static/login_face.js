@@ -32,6 +32,7 @@
     stepsEl.textContent = "Step " + Math.min((state.steps_done || 0) + 1, total) + " of " + total;
     instruction.dataset.state = state.state || "";
     instruction.dataset.step = state.step || "";
+    instruction.dataset.revealed = String((state.steps || []).length);
   }
 
   async function finish() {
