@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -19,10 +20,11 @@ from facegate.core.vision.pipeline import FacePipeline
 from facegate.core.vision.quality import QualityThresholds
 from facegate.features.access.decisions import AccessOptions, AccessService  # stream (issue 7)
 from facegate.features.access.devices import DeviceRegistry, StreamAuthenticator  # stream (issue 7)
+from facegate.features.access.liveness import DoorLivenessOptions, DoorMode, parse_door_modes
 from facegate.features.faces.compare import CompareService
 
 if TYPE_CHECKING:  # store (issue 4): imported lazily so importing the container opens nothing
-    from facegate.core.domain import Identification, ImageArray  # stream (issue 7)
+    from facegate.core.domain import DetectedFace, Identification, ImageArray  # stream (issue 7)
     from facegate.core.people.enrollment import EnrollmentService
     from facegate.core.people.identification import IdentificationService, TemplateSearch
     from facegate.core.store.audit import AuditLog
@@ -138,6 +140,8 @@ class Container:
             access_log_file=s.stream_access_log_file,
             limits=ImageLimits(max_pixels=s.stream_max_frame_pixels, max_bytes=s.stream_max_frame_bytes),
             test_delay_s=s.stream_test_delay_ms / 1000.0 if s.stream_test_mode else 0.0,
+            door=DoorLivenessOptions(mode=DoorMode(s.stream_door_liveness)),
+            door_modes=parse_door_modes(s.stream_door_liveness_doors),
         )
         identification = self.identification
 
@@ -145,7 +149,20 @@ class Container:
             # the stream logs its own decisions (change-based), not one identify line per frame
             return identification.identify_image(image, audit=False)
 
-        return AccessService(identify, self.audit, options)
+        modes = {options.door.mode, *options.door_modes.values()}
+        if modes == {DoorMode.OFF}:
+            return AccessService(identify, self.audit, options)
+        measurer = self.liveness.measurer
+        threshold = None
+        if s.liveness_passive_required:
+            threshold = self.antispoof.model.threshold
+        options = replace(options, door=replace(options.door, passive_threshold=threshold))
+
+        def passive(image: ImageArray, face: DetectedFace) -> float | None:
+            return self.antispoof.score_face(image, face).score
+
+        return AccessService(identify, self.audit, options, ear=measurer.ear_of,
+                             passive=passive if threshold is not None else None)
 
     @cached_property
     def devices(self) -> DeviceRegistry:

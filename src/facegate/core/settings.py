@@ -95,6 +95,15 @@ class Settings(VisionSettings):
     stream_api_key_file: Path | None = Field(
         default=None, description="File holding the stream API key (instead of the variable)."
     )
+    stream_door_liveness: Literal["off", "passive", "strict"] = Field(
+        default="passive",
+        description="Door liveness at stream devices: off | passive (blink or 3-D head motion "
+        "over the track) | strict (blink and 3-D motion, and the passive score when "
+        "liveness_passive_required).",
+    )
+    stream_door_liveness_doors: str | None = Field(
+        default=None, description="Per-door modes: 'front-door=strict,lab=off' (device names)."
+    )
     stream_test_mode: bool = Field(default=False, description="Allow test hooks (never in prod).")
     stream_test_delay_ms: int = Field(
         default=0, ge=0, description="Testing hook: extra delay per frame; needs stream_test_mode."

@@ -136,6 +136,15 @@ class FrameMeasurer:
         self.detector = detector
         self.landmarker = landmarker
 
+    def ear_of(self, image: ImageArray, face: DetectedFace) -> float | None:
+        """Mean eye aspect ratio of an already detected face (its mesh), None without one."""
+        meshes = self.landmarker.landmarks(image)
+        best = max(meshes, key=lambda m: box_iou(mesh_box(m), face.box), default=None)
+        if best is None or box_iou(mesh_box(best), face.box) < MIN_BOX_IOU:
+            return None
+        left, right = eye_aspect_ratios(best)
+        return (left + right) / 2.0
+
     def measure(
         self, image: ImageArray, index: int, timestamp_ms: int
     ) -> tuple[FrameMeasurement, DetectedFace | None]:
