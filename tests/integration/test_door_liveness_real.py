@@ -17,6 +17,7 @@ from facegate.app.bootstrap import Container
 from facegate.core.domain import ImageArray
 from facegate.core.settings import Settings
 from facegate.core.store.audit import AuditQuery
+from facegate.core.vision.images import read_image_file
 from facegate.research.eval.clips import read_video
 
 pytestmark = pytest.mark.slow
@@ -112,3 +113,31 @@ def test_per_door_modes(base: Path, video: Video) -> None:
     assert c.access.door_mode("device:lobby").value == "off"
     assert c.access.door_mode("device:front").value == "strict"
     assert np.asarray(video[0][0]).ndim == 3
+
+
+def test_a_photo_over_the_websocket_is_checked_not_granted(base: Path, faces_dir: Path) -> None:
+    """The wire: a passive door answers ``checking_liveness`` with the evidence so far."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from facegate.app.http import create_app
+    from facegate.features.access.protocol import FrameHeader, encode_frame
+    from tests.integration.test_stream_real import scene_jpeg
+
+    c = Container(Settings(data_dir=base, stream_door_liveness="passive"))
+    c.enrollment.enroll("obama", [read_image_file(faces_dir / "people" / "obama" / "obama.jpg")],
+                        "Barack Obama")
+    _, token = c.devices.create("front-door")
+    photo = scene_jpeg(faces_dir / "scenes" / "obama1.jpg")
+    with TestClient(create_app(container=c)) as client, client.websocket_connect(
+        "/v1/stream", headers={"Authorization": f"Bearer {token}"}
+    ) as ws:
+        ws.receive_json()
+        answers = []
+        for i in range(6):
+            ws.send_bytes(encode_frame(FrameHeader(frame=i, ts=time.time(), camera="g"), photo))
+            answers.append(ws.receive_json()["decision"])
+    assert all(a["status"] == "denied" for a in answers)
+    assert answers[-1]["reason"] == "checking_liveness" and answers[-1]["person"] == "obama"
+    assert answers[-1]["liveness"]["live"] is False and answers[-1]["liveness"]["parallax"] < 0.05
