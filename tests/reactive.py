@@ -90,7 +90,7 @@ def feed(
             time.sleep(max(0.0, batch_ms / 1000 - (time.monotonic() - posted)))
             posted = time.monotonic()
             with lock:
-                batch, captured[:] = captured[:30], captured[30:]
+                batch, captured[:] = thin(captured, 10), []
             if not batch:
                 continue
             answer = post([b for b, _ in batch], [s for _, s in batch])
@@ -104,6 +104,13 @@ def feed(
         stop.set()
         thread.join()
     return answer
+
+
+def thin(items: list[Any], most: int) -> list[Any]:
+    """At most ``most`` items spread evenly, always the last one (what the pages send)."""
+    if len(items) <= most:
+        return list(items)
+    return [items[round((len(items) - 1) * i / (most - 1))] for i in range(most)]
 
 
 def rng(seed: int = 0) -> random.Random:

@@ -48,6 +48,7 @@ class Segment:
     start: int  # clip frame indices, inclusive
     end: int
     onset: int
+    value: float = 0.0  # the action's peak signal (margin over the detector's peak level)
 
 
 @dataclass
@@ -106,7 +107,7 @@ def index_clip(clip: Clip, o: ActionOptions | None = None) -> ClipIndex:
             end = min(len(ms) - 1, e.done + tail)
             if _other_before(action, ms, base, o, start, e.onset):
                 continue
-            found.append(Segment(action, start, end, e.onset))
+            found.append(Segment(action, start, end, e.onset, e.value))
         ix.segments[action] = found
     return ix
 
@@ -142,6 +143,15 @@ def _other_before(
         if any(e.onset < onset - start for e in find_events(other, sub, b, o)):
             return True
     return False
+
+
+def strong(segments: Sequence[Segment]) -> list[Segment]:
+    """The segments within 90 % of the strongest one: re-encoded frames (a browser's canvas,
+    JPEG) measure slightly differently, so a person "performs" the clearer takes."""
+    if not segments:
+        return []
+    top = max(s.value for s in segments)
+    return [s for s in segments if s.value >= 0.9 * top]
 
 
 class Source:
@@ -186,7 +196,7 @@ class ReactiveSource(Source):
         self.plan: list[tuple[float, Segment]] = []
 
     def revealed(self, action: Action, t_ms: float) -> None:
-        choices = self.ix.segments.get(action) or []
+        choices = strong(self.ix.segments.get(action) or [])
         if not choices:
             return  # this person was never filmed doing it: the source cannot react
         begin = t_ms + self.rng.uniform(*self.react)

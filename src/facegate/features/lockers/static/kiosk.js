@@ -5,7 +5,7 @@
 
 const CAPTURE_FPS = 15;
 const BATCH = 4;  // send when this many frames wait (one request at a time)
-const MAX_BATCH = 30;  // at most this many frames per request
+const MAX_BATCH = 10;  // at most this many frames per request (a backlog is thinned)
 const MAX_ACCESS_SECONDS = 25;  // the server's challenge time limit decides before this
 const KEEP_EVERY = 8;  // one frame in 8 (about 2 a second) is kept for identification
 const MAX_ID_FRAMES = 9;
@@ -97,7 +97,11 @@ async function runAccess(video) {
       sending = true;
       try {
         while (state.status === "pending" && !failure && queue.length >= BATCH) {
-          const batch = queue.splice(0, MAX_BATCH);
+          // everything captured since the last request, thinned evenly to MAX_BATCH frames and
+          // ending with the newest (the server judges timing on its own clock)
+          const all = queue.splice(0, queue.length);
+          const batch = all.length <= MAX_BATCH ? all : Array.from({ length: MAX_BATCH },
+            (_, i) => all[Math.round((all.length - 1) * i / (MAX_BATCH - 1))]);
           const form = new FormData();
           batch.forEach((f, i) => form.append("frames", f.blob, `frame${i}.jpg`));
           form.append("timestamps_ms", batch.map((f) => f.t).join(","));
