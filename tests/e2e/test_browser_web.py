@@ -5,8 +5,8 @@ which a recording cannot follow, so the webcam is the test hook of tests/e2e/rea
 a fake ``getUserMedia`` stream that plays ../shared/data/video/webcam_blink_turns.webm's segment
 of each step only after the page shows it. The server is a separate ``uvicorn`` process on a
 fresh data dir; its challenges are drawn (5 steps) from the actions that video shows.
-Screenshots of register, login mid-challenge, dashboard, ballot and results go to ``$FACEGATE_E2E_ARTIFACTS`` (default
-``artifacts/e2e`` in the repository).
+Screenshots of register, login mid-challenge, dashboard, ballot and results go to
+``$FACEGATE_E2E_ARTIFACTS`` (default ``artifacts/e2e`` in the repository).
 
 Needs: ``apt-get install chromium ffmpeg`` and ``pip install playwright`` (never
 ``playwright install``). Skips with the reason when one is missing.
