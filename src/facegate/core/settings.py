@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+_DOOR_MODES = ("off", "passive", "strict")
+
 
 class VisionSettings(BaseSettings):
     """Limits and thresholds of the image → face → embedding pipeline."""
@@ -108,6 +110,15 @@ class Settings(VisionSettings):
     stream_test_delay_ms: int = Field(
         default=0, ge=0, description="Testing hook: extra delay per frame; needs stream_test_mode."
     )
+
+    @field_validator("stream_door_liveness_doors")
+    @classmethod
+    def _door_modes(cls, v: str | None) -> str | None:
+        for part in (v or "").split(","):
+            name, sep, mode = part.partition("=")
+            if part.strip() and (not sep or not name.strip() or mode.strip() not in _DOOR_MODES):
+                raise ValueError(f"door liveness {part.strip()!r}: use NAME=off|passive|strict")
+        return v
 
     @field_validator("stream_test_delay_ms")
     @classmethod
