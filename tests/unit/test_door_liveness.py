@@ -105,3 +105,14 @@ def test_door_modes_parse() -> None:
     assert parse_door_modes(None) == {}
     with pytest.raises(ValueError, match="NAME=off"):
         parse_door_modes("front=maybe")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="ab-=, offpasivestrct", max_size=30))
+def test_door_modes_parser_never_crashes(text: str) -> None:
+    try:
+        modes = parse_door_modes(text)
+    except ValueError as exc:
+        assert "NAME=off|passive|strict" in str(exc)
+    else:
+        assert all(isinstance(m, DoorMode) for m in modes.values()) and "" not in modes

@@ -163,7 +163,7 @@ def parse_door_modes(text: str | None) -> dict[str, DoorMode]:
         if not part.strip():
             continue
         name, sep, mode = part.partition("=")
-        if not sep or mode.strip() not in {m.value for m in DoorMode}:
+        if not sep or not name.strip() or mode.strip() not in {m.value for m in DoorMode}:
             raise ValueError(f"door liveness {part.strip()!r}: use NAME=off|passive|strict")
         out[name.strip()] = DoorMode(mode.strip())
     return out
