@@ -123,12 +123,13 @@ def test_a_photo_over_the_websocket_is_checked_not_granted(base: Path, faces_dir
 
     from facegate.app.http import create_app
     from facegate.features.access.protocol import FrameHeader, encode_frame
+    from tests.auth_helpers import make_device
     from tests.integration.features.access.test_stream_real import scene_jpeg
 
     c = Container(Settings(data_dir=base, stream_door_liveness="passive"))
     c.enrollment.enroll("obama", [read_image_file(faces_dir / "people" / "obama" / "obama.jpg")],
                         "Barack Obama")
-    _, token = c.devices.create("front-door")
+    token = make_device(c, "front-door")
     photo = scene_jpeg(faces_dir / "scenes" / "obama1.jpg")
     with TestClient(create_app(container=c)) as client, client.websocket_connect(
         "/v1/stream", headers={"Authorization": f"Bearer {token}"}

@@ -139,7 +139,7 @@ def test_live_video_logs_in_and_a_replayed_photo_does_not(
     #    log in; 3. the same video replayed (it cannot react to the steps): does not pass either
     r = face_login(client, "erin", StillSource(0), video)
     assert r.status_code == 401
-    assert "password or the live face" in r.json()["error"]["message"]
+    assert "live face check did not succeed" in r.json()["error"]["message"]
     assert client.get("/dashboard", follow_redirects=False).status_code == 303
     denied = container.audit.query(AuditQuery(action="login", decision="denied", subject="erin"))
     assert "has not passed (failed)" in str(denied[0].details["reason"])
