@@ -37,8 +37,6 @@ from facegate.core.errors import ConflictError, FaceGateError, PermissionDeniedE
 from facegate.core.liveness.actions import Action
 from facegate.core.liveness.antispoof import PassiveAntiSpoof
 from facegate.core.liveness.challenge import (
-    ChallengeResult,
-    ChallengeStatus,
     FrameTimingError,
     InvalidStepsError,
     Step,
@@ -54,6 +52,18 @@ from facegate.core.liveness.paced import (
     map_batch,
 )
 from facegate.core.liveness.paced import draw_steps as draw_paced_steps
+from facegate.core.liveness.records import (
+    Cipher,
+    decision_event,
+    decrypt_vectors,
+    encrypt_vectors,
+    lowest_similarity,
+    mean_aad,
+    mean_passive,
+    samples_aad,
+    session_view,
+    status_of,
+)
 from facegate.core.liveness.types import (
     CONSUMED,
     EXPIRED,
@@ -69,10 +79,8 @@ from facegate.core.liveness.types import (
     TimedFrame,
     TooManyFramesError,
     build_liveness_config,
-    evidence_from_json,
     paced_evidence,
 )
-from facegate.core.matching.similarity import cosine_similarity
 from facegate.core.store.db import utcnow
 from facegate.core.store.liveness_models import LivenessSessionRecord, SqlLivenessStore
 from facegate.core.vision.pipeline import FacePipeline
@@ -80,17 +88,6 @@ from facegate.core.vision.pipeline import FacePipeline
 
 class AuditSink(Protocol):
     def record(self, event: AuditEvent) -> Any: ...
-
-
-class Cipher(Protocol):
-    """The part of ``facegate.core.store.crypto.TemplateCipher`` used here."""
-
-    @property
-    def current_key_id(self) -> str: ...
-
-    def encrypt(self, vector: FloatArray, aad: bytes) -> tuple[str, bytes]: ...
-
-    def decrypt(self, key_id: str, blob: bytes, aad: bytes) -> FloatArray: ...
 
 
 @dataclass
@@ -316,7 +313,7 @@ class LivenessService:
         if refusal:
             raise refusal[0]
         assert row.mean_blob is not None and row.decided_at is not None
-        vector = self._decrypt(row.key_id, row.mean_blob, _mean_aad(row.id, row.person_id))
+        vector = self._decrypt(row.key_id, row.mean_blob, mean_aad(row.id, row.person_id))
         return LivenessProof(
             session_id=row.id,
             person_id=row.person_id,
@@ -398,8 +395,8 @@ class LivenessService:
         parts = [p for p in parts if len(p)]
         vectors = np.vstack(parts) if parts else np.zeros((0, 0), dtype=np.float32)
         status, reason, steps_json, pacing_json = self._decide(row, frames, final, pacing)
-        min_sim, where = self._identity(vectors, samples)
-        passive = _mean_passive(samples)
+        min_sim, where = lowest_similarity(vectors, samples)
+        passive = mean_passive(samples)
         if min_sim is not None and min_sim < self.config.match_threshold:
             status = FAILED
             reason = (
@@ -432,12 +429,12 @@ class LivenessService:
         }
         cipher = self._cipher()
         if len(vectors):
-            key_id, blob = self._encrypt(cipher, vectors, _samples_aad(row.id))
+            key_id, blob = encrypt_vectors(cipher, vectors, samples_aad(row.id))
             values.update(key_id=key_id, sample_blob=blob)
             if status == PASSED:
                 mean = vectors.mean(axis=0)
                 mean = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
-                _, mean_blob = self._encrypt(cipher, mean, _mean_aad(row.id, row.person_id))
+                _, mean_blob = encrypt_vectors(cipher, mean, mean_aad(row.id, row.person_id))
                 values["mean_blob"] = mean_blob
         if status != PENDING:
             values["decided_at"] = self.clock()
@@ -457,7 +454,7 @@ class LivenessService:
         result = evaluate_challenge(
             tuple(Step(s) for s in row.steps), measured, self.config.challenge, final
         )
-        status, reason = _status_of(result)
+        status, reason = status_of(result)
         return status, reason, [e.to_json() for e in result.steps], None
 
     def _elapsed_ms(self, row: LivenessSessionRecord) -> int:
@@ -474,109 +471,24 @@ class LivenessService:
         self._audit_decision(updated)
         return self._view(updated)
 
-    def _identity(
-        self, vectors: FloatArray, samples: list[dict[str, Any]]
-    ) -> tuple[float | None, int | None]:
-        """Lowest similarity of any sample with the first one, and that sample's frame."""
-        if len(vectors) < 2:
-            return None, None
-        sims = [cosine_similarity(vectors[0], v) for v in vectors[1:]]
-        k = int(np.argmin(sims))
-        return float(sims[k]), int(samples[k + 1]["i"])
-
     def _samples_matrix(self, row: LivenessSessionRecord) -> FloatArray:
         if row.sample_blob is None or not row.samples:
             return np.zeros((0, 0), dtype=np.float32)
-        flat = self._decrypt(row.key_id, row.sample_blob, _samples_aad(row.id))
-        n = max(len(row.samples), 1)
-        return flat.reshape(n, -1)
-
-    def _encrypt(self, cipher: Cipher | None, data: FloatArray, aad: bytes) -> tuple[str | None, bytes]:
-        if cipher is None:
-            return None, np.asarray(data, dtype="<f4").tobytes()
-        return cipher.encrypt(np.asarray(data, dtype=np.float32).reshape(-1), aad)
+        flat = self._decrypt(row.key_id, row.sample_blob, samples_aad(row.id))
+        return flat.reshape(max(len(row.samples), 1), -1)
 
     def _decrypt(self, key_id: str | None, blob: bytes, aad: bytes) -> FloatArray:
-        if key_id is None:
-            return np.frombuffer(blob, dtype="<f4").astype(np.float32)
-        cipher = self._cipher()
-        if cipher is None:
-            raise ConflictError("this session's embeddings are encrypted but no cipher is configured")
-        return cipher.decrypt(key_id, blob, aad)
+        return decrypt_vectors(self._cipher() if key_id is not None else None, key_id, blob, aad)
 
     def _view(self, row: LivenessSessionRecord) -> LivenessSession:
-        status = row.status
-        reason = row.reason
-        if status == PENDING and self.clock() > row.expires_at:
-            status, reason = EXPIRED, "session expired"
-        ev = row.evidence or {}
-        steps = tuple(Step(s) for s in row.steps)
-        evidence = tuple(evidence_from_json(e) for e in ev.get("steps", []))
-        if row.mode == PACED:  # only what was revealed: the rest is the server's secret
-            shown = len((row.pacing or {}).get("reveals", []))
-            steps, evidence = steps[:shown], evidence[:shown]
-        return LivenessSession(
-            id=row.id,
-            nonce=row.nonce,
-            steps=steps,
-            mode=row.mode,
-            steps_total=len(row.steps),
-            status=status,
-            reason=reason,
-            limits=dict(row.limits),
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-            frame_count=row.frame_count,
-            person_id=row.person_id,
-            evidence=evidence,
-            min_similarity=ev.get("min_similarity"),
-            passive_score=ev.get("passive_score"),
-            decided_at=row.decided_at,
-        )
+        return session_view(row, self.clock())
 
     def _audit_decision(self, row: LivenessSessionRecord) -> None:
-        ev = row.evidence or {}
-        self._record(
-            AuditEvent(
-                action="liveness",
-                decision=row.status,
-                actor=row.actor,
-                subject=None if row.person_id is None else str(row.person_id),
-                score=ev.get("min_similarity"),
-                details={
-                    "session": row.id,
-                    "steps": row.steps,
-                    "reason": row.reason,
-                    "frames": row.frame_count,
-                    "passive_score": ev.get("passive_score"),
-                },
-            )
-        )
+        self._record(decision_event(row))
 
     def _record(self, event: AuditEvent) -> None:
         if self.audit is not None:
             self.audit.record(event)
-
-
-def _status_of(result: ChallengeResult) -> tuple[str, str | None]:
-    if result.status is ChallengeStatus.PASSED:
-        return PASSED, None
-    if result.status is ChallengeStatus.FAILED:
-        return FAILED, result.reason
-    return PENDING, None
-
-
-def _mean_passive(samples: list[dict[str, Any]]) -> float | None:
-    scores = [s["passive"] for s in samples if s.get("passive") is not None]
-    return float(np.mean(scores)) if scores else None
-
-
-def _samples_aad(session_id: str) -> bytes:
-    return f"facegate-liveness-samples:v1:{session_id}".encode()
-
-
-def _mean_aad(session_id: str, person_id: int | None) -> bytes:
-    return f"facegate-liveness-mean:v1:{session_id}:{person_id}".encode()
 
 
 __all__ = [
