@@ -1,4 +1,4 @@
-"""``facegate liveness check | train | collect`` and ``facegate bench spoof``."""
+"""``facegate liveness check | check-offline | train | collect`` and ``facegate bench spoof``."""
 
 from __future__ import annotations
 
