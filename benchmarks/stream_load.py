@@ -110,7 +110,8 @@ def prepare(data_dir: Path) -> tuple[str, float, float]:
 
 
 def start_server(data_dir: Path, port: int, workers: int | None) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "FACEGATE_DATA_DIR": str(data_dir), "FACEGATE_STREAM_LOG_INTERVAL_S": "60"}
+    env = {**os.environ, "FACEGATE_DATA_DIR": str(data_dir), "FACEGATE_STREAM_LOG_INTERVAL_S": "60",
+           "FACEGATE_STREAM_DOOR_LIVENESS": "off"}  # photos stand in for people: identify cost only
     if workers is not None:
         env["FACEGATE_STREAM_WORKERS"] = str(workers)
     cmd = [sys.executable, "-m", "uvicorn", "facegate.app.main:app", "--host", "127.0.0.1",

@@ -214,7 +214,7 @@ def gate_server(tmp_path: Path, faces_dir: Path) -> Iterator[Gate]:
     token = make_device(c, "front-door")
     c.shutdown()
     port = free_port()
-    env = {**os.environ, "FACEGATE_DATA_DIR": str(data)}
+    env = {**os.environ, "FACEGATE_DATA_DIR": str(data), "FACEGATE_STREAM_DOOR_LIVENESS": "off"}
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(

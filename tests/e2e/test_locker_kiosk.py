@@ -1,8 +1,9 @@
 """The locker kiosk page in real Chromium: webcam → liveness challenge → key → key pad → OPEN.
 
-Reuses the browser/server fixtures of ``test_browser_web`` (Chromium's fake camera plays
-``webcam_blink_turns.webm``; the server runs with the challenge order fixed by the test-only
-setting). The customer is registered with the CLI from the same video; the page does the rest.
+Reuses the browser/server fixtures of ``test_browser_web`` (the webcam is the reactive fake
+camera of tests/e2e/reactive_camera.py playing ``webcam_blink_turns.webm``'s segment of each
+step only after the page shows it; the server draws server-paced challenges from the actions
+that video shows). The customer is registered with the CLI from the same video; the page does the rest.
 The registration page is driven too: a staff member (web admin, logged in with password and
 live face) registers a customer from the webcam, who then gets a key at the access page.
 Screenshots: ``$FACEGATE_E2E_ARTIFACTS/kiosk_access.png`` (before Start), ``kiosk_key.png``,

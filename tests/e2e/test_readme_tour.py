@@ -34,6 +34,8 @@ README = REPO / "README.md"
 NOT_RUN: dict[str, str] = {
     "./scripts/serve.sh": "installs into ./.venv and serves until stopped (tests/unit/test_serve_script.py)",
     "./scripts/test.sh": "runs the whole test suite",
+    "facegate liveness check 0": "a live person following steps revealed one at a time "
+        "(tests/unit/features/liveness/test_liveness_cli_live.py, tests/e2e/test_browser_web.py)",
     "facegate client --server http://127.0.0.1:8000 --source 0":
         "needs a camera and a display (tests/e2e/test_client_window.py)",
     "facegate people reembed": "needs FACEGATE_STORE_FACE_IMAGES=1 at enrolment and the dlib pack "

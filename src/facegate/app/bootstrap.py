@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -19,11 +20,12 @@ from facegate.core.vision.packs import EmbedderOptions, get_pack
 from facegate.core.vision.pipeline import FacePipeline
 from facegate.core.vision.quality import QualityThresholds
 from facegate.features.access.decisions import AccessOptions, AccessService
+from facegate.features.access.liveness import DoorLivenessOptions, DoorMode, parse_door_modes
 from facegate.features.faces.compare import CompareService
 
 if TYPE_CHECKING:  # imported lazily so importing the container opens nothing
     from facegate.core.auth.credentials import Credentials
-    from facegate.core.domain import Identification, ImageArray
+    from facegate.core.domain import DetectedFace, Identification, ImageArray
     from facegate.core.people.enrollment import EnrollmentService
     from facegate.core.people.gallery import Gallery
     from facegate.core.people.identification import IdentificationService, TemplateSearch
@@ -187,6 +189,8 @@ class Container:
             access_log_backups=s.stream_access_log_backups,
             limits=ImageLimits(max_pixels=s.stream_max_frame_pixels, max_bytes=s.stream_max_frame_bytes),
             test_delay_s=s.stream_test_delay_ms / 1000.0 if s.stream_test_mode else 0.0,
+            door=DoorLivenessOptions(mode=DoorMode(s.stream_door_liveness)),
+            door_modes=parse_door_modes(s.stream_door_liveness_doors),
         )
         identification = self.identification
 
@@ -194,7 +198,20 @@ class Container:
             # the stream logs its own decisions (change-based), not one identify line per frame
             return identification.identify_image(image, audit=False)
 
-        return AccessService(identify, self.audit, options)
+        modes = {options.door.mode, *options.door_modes.values()}
+        if modes == {DoorMode.OFF}:
+            return AccessService(identify, self.audit, options)
+        measurer = self.liveness.measurer
+        threshold = None
+        if s.liveness_passive_required:
+            threshold = self.antispoof.model.threshold
+        options = replace(options, door=replace(options.door, passive_threshold=threshold))
+
+        def passive(image: ImageArray, face: DetectedFace) -> float | None:
+            return self.antispoof.score_face(image, face).score
+
+        return AccessService(identify, self.audit, options, ear=measurer.ear_of,
+                             passive=passive if threshold is not None else None)
 
     # --- credentials: API keys and stream devices ---
     @cached_property

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+_DOOR_MODES = ("off", "passive", "strict")
+
 
 class VisionSettings(BaseSettings):
     """Limits and thresholds of the image → face → embedding pipeline."""
@@ -190,10 +192,28 @@ class Settings(LimitSettings, VisionSettings):
     stream_workers: int = Field(
         default=2, ge=1, description="Frames processed at once over all stream connections."
     )
+    stream_door_liveness: Literal["off", "passive", "strict"] = Field(
+        default="passive",
+        description="Door liveness at stream devices: off | passive (blink or 3-D head motion "
+        "over the track) | strict (blink and 3-D motion, and the passive score when "
+        "liveness_passive_required).",
+    )
+    stream_door_liveness_doors: str | None = Field(
+        default=None, description="Per-door modes: 'front-door=strict,lab=off' (device names)."
+    )
     stream_test_mode: bool = Field(default=False, description="Allow test hooks (never in prod).")
     stream_test_delay_ms: int = Field(
         default=0, ge=0, description="Testing hook: extra delay per frame; needs stream_test_mode."
     )
+
+    @field_validator("stream_door_liveness_doors")
+    @classmethod
+    def _door_modes(cls, v: str | None) -> str | None:
+        for part in (v or "").split(","):
+            name, sep, mode = part.partition("=")
+            if part.strip() and (not sep or not name.strip() or mode.strip() not in _DOOR_MODES):
+                raise ValueError(f"door liveness {part.strip()!r}: use NAME=off|passive|strict")
+        return v
 
     @field_validator("stream_test_delay_ms")
     @classmethod
@@ -334,6 +354,28 @@ class Settings(LimitSettings, VisionSettings):
     )
     liveness_passive_required: bool = Field(
         default=True, description="Fail challenges whose passive anti-spoof score is below threshold."
+    )
+    liveness_paced_steps: int = Field(
+        default=5, ge=1, le=10, description="Steps per server-paced challenge (actions may repeat)."
+    )
+    liveness_paced_choices: str = Field(
+        default="blink,turn_left,turn_right,look_up,open_mouth",
+        description="Actions a server-paced challenge is drawn from.",
+    )
+    liveness_reveal_delay_ms: tuple[int, int] = Field(
+        default=(600, 2000), description="Random delay before each step is shown (min, max ms)."
+    )
+    liveness_reaction_ms: tuple[int, int] = Field(
+        default=(150, 1500), description="A step must begin this soon after it is shown (min, max ms)."
+    )
+    liveness_action_max_ms: int = Field(
+        default=3000, ge=300, le=20000, description="A step must be done this soon after it began."
+    )
+    liveness_clock_skew_ms: int = Field(
+        default=400, ge=0, le=5000, description="Frames may claim capture this much after receipt."
+    )
+    liveness_max_lag_ms: int = Field(
+        default=2500, ge=100, le=30000, description="A batch's newest frame may be at most this old."
     )
     liveness_antispoof_weights: Path | None = Field(
         default=None,

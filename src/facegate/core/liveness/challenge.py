@@ -25,17 +25,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from facegate.core.errors import FaceGateError
+from facegate.core.liveness.actions import ACTION_NAMES, Action, ActionOptions, Baseline, find_events
 from facegate.core.liveness.landmarks import FrameMeasurement
 
-
-class Step(StrEnum):
-    BLINK = "blink"
-    TURN_LEFT = "turn_left"
-    TURN_RIGHT = "turn_right"
-
-
-STEP_NAMES = {"blink": Step.BLINK, "left": Step.TURN_LEFT, "right": Step.TURN_RIGHT}
-STEP_NAMES.update({s.value: s for s in Step})
+Step = Action  # one vocabulary for offline and paced challenges
+STEP_NAMES = ACTION_NAMES
 
 
 class ChallengeStatus(StrEnum):
@@ -54,17 +48,18 @@ class InvalidStepsError(FaceGateError):
     code = "invalid_steps"
 
 
+_NAMES = "blink, left (turn_left), right (turn_right), up (look_up) or mouth (open_mouth)"
+
+
 def parse_steps(text: str | Sequence[str]) -> tuple[Step, ...]:
     """``"blink,left,right"`` (or a list of names) → steps; refuses unknown or empty lists."""
     names = [n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text)]
     names = [n for n in names if n]
     if not names:
-        raise InvalidStepsError("no steps given; use blink, left (turn_left) or right (turn_right)")
+        raise InvalidStepsError(f"no steps given; use {_NAMES}")
     unknown = [n for n in names if n not in STEP_NAMES]
     if unknown:
-        raise InvalidStepsError(
-            f"unknown step(s) {', '.join(unknown)}; use blink, left (turn_left) or right (turn_right)"
-        )
+        raise InvalidStepsError(f"unknown step(s) {', '.join(unknown)}; use {_NAMES}")
     return tuple(STEP_NAMES[n] for n in names)
 
 
@@ -137,6 +132,8 @@ class StepEvidence:
     reference: float | None = None
     threshold: float | None = None
     elapsed_ms: int | None = None
+    revealed_ms: int | None = None  # paced sessions: server ms the step was shown
+    reaction_ms: int | None = None  # paced sessions: from shown to the action's onset
 
     def to_json(self) -> dict[str, object]:
         def r(v: float | None) -> float | None:
@@ -152,6 +149,8 @@ class StepEvidence:
             "reference": r(self.reference),
             "threshold": r(self.threshold),
             "elapsed_ms": self.elapsed_ms,
+            "revealed_ms": self.revealed_ms,
+            "reaction_ms": self.reaction_ms,
         }
 
 
@@ -256,6 +255,17 @@ def _find_turn(
     return None
 
 
+def _find_other(ok: Sequence[FrameMeasurement], start: int, step: Action) -> _Found | None:
+    """look_up / open_mouth in a recording: an event against the recording's median face."""
+    b = Baseline.of(ok)
+    events = find_events(step, ok, b, ActionOptions(), start) if b else []
+    e = next((e for e in events if e.done is not None), None)
+    if e is None or e.done is None:
+        return None
+    ev = StepEvidence(step, True, ok[e.onset].index, ok[e.peak].index, ok[e.done].index, e.value)
+    return _Found(ev, e.done)
+
+
 def _frame_problem(frames: Sequence[FrameMeasurement], o: ChallengeOptions) -> str | None:
     for f in frames:
         if f.face_count > 1:
@@ -319,8 +329,10 @@ def evaluate_challenge(
         hit: _Found | _WrongTurn | None
         if step is Step.BLINK:
             hit = _find_blink(ok, pos, baseline, o) if baseline else None
-        else:
+        elif step in (Step.TURN_LEFT, Step.TURN_RIGHT):
             hit = _find_turn(ok, pos, step, o)
+        else:
+            hit = _find_other(ok, pos, step)
         if isinstance(hit, _WrongTurn):
             return result(
                 ChallengeStatus.FAILED,

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from facegate.core.domain import Box, DetectedFace, FloatArray, ImageArray
-from facegate.core.liveness.ear import eye_aspect_ratios
+from facegate.core.liveness.ear import eye_aspect_ratios, mouth_ratios
 from facegate.core.liveness.native_logs import native_noise_filtered, quiet_environment
 from facegate.core.liveness.pose import estimate_head_pose
 from facegate.core.vision.detector import FaceDetector, largest_face
@@ -39,6 +39,8 @@ class FrameMeasurement:
     yaw: float = 0.0
     pitch: float = 0.0
     roll: float = 0.0
+    mouth_open: float = 0.0
+    mouth_width: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -60,6 +62,8 @@ class FrameMeasurement:
             "y": round(self.yaw, 2),
             "p": round(self.pitch, 2),
             "r": round(self.roll, 2),
+            "mo": round(self.mouth_open, 4),
+            "mw": round(self.mouth_width, 4),
         }
 
     @classmethod
@@ -76,6 +80,8 @@ class FrameMeasurement:
             yaw=float(d["y"]),
             pitch=float(d["p"]),
             roll=float(d["r"]),
+            mouth_open=float(d.get("mo", 0.0)),
+            mouth_width=float(d.get("mw", 0.0)),
         )
 
 
@@ -141,6 +147,15 @@ class FrameMeasurer:
         self.detector = detector
         self.landmarker = landmarker
 
+    def ear_of(self, image: ImageArray, face: DetectedFace) -> float | None:
+        """Mean eye aspect ratio of an already detected face (its mesh), None without one."""
+        meshes = self.landmarker.landmarks(image)
+        best = max(meshes, key=lambda m: box_iou(mesh_box(m), face.box), default=None)
+        if best is None or box_iou(mesh_box(best), face.box) < MIN_BOX_IOU:
+            return None
+        left, right = eye_aspect_ratios(best)
+        return (left + right) / 2.0
+
     def measure(
         self, image: ImageArray, index: int, timestamp_ms: int
     ) -> tuple[FrameMeasurement, DetectedFace | None]:
@@ -155,18 +170,27 @@ class FrameMeasurer:
         if best is None or box_iou(mesh_box(best), face.box) < MIN_BOX_IOU:
             return FrameMeasurement(index, timestamp_ms, 1, box=face.box), face
         h, w = image.shape[:2]
-        ear_left, ear_right = eye_aspect_ratios(best)
-        pose = estimate_head_pose(best, w, h)
-        m = FrameMeasurement(
-            index=index,
-            timestamp_ms=timestamp_ms,
-            face_count=1,
-            box=face.box,
-            mesh_consistent=True,
-            ear_left=ear_left,
-            ear_right=ear_right,
-            yaw=pose.yaw,
-            pitch=pose.pitch,
-            roll=pose.roll,
-        )
-        return m, face
+        return measurement_from_points(index, timestamp_ms, face.box, best, w, h), face
+
+
+def measurement_from_points(
+    index: int, timestamp_ms: int, box: Box, points: FloatArray, width: int, height: int
+) -> FrameMeasurement:
+    """The measurement of one face whose mesh agrees with its detection (cached clips reuse it)."""
+    ear_left, ear_right = eye_aspect_ratios(points)
+    pose = estimate_head_pose(points, width, height)
+    mouth_open, mouth_width = mouth_ratios(points)
+    return FrameMeasurement(
+        index=index,
+        timestamp_ms=timestamp_ms,
+        face_count=1,
+        box=box,
+        mesh_consistent=True,
+        ear_left=ear_left,
+        ear_right=ear_right,
+        yaw=pose.yaw,
+        pitch=pose.pitch,
+        roll=pose.roll,
+        mouth_open=mouth_open,
+        mouth_width=mouth_width,
+    )

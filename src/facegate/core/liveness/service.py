@@ -1,14 +1,19 @@
 """Server-side liveness challenge–response sessions, persisted in the database.
 
-Flow: ``create_session`` draws a random nonce and a random order of steps (blink, turn_left,
-turn_right) → the client films the person and posts timestamped frames with ``add_frames`` (in
-one or several batches) → the server measures every frame itself (face count, Face Mesh EAR and
+Flow (``paced`` mode, the default): ``create_session`` draws a random nonce, a random sequence of
+actions and secret reveal delays → the client streams timestamped frames with ``add_frames`` in
+short batches while it films; each answer says which step is shown now (revealed one at a time
+at random moments, ``facegate.core.liveness.paced``, judged on the server's clock) → the server
+measures every frame itself (face count, Face Mesh EAR and
 yaw), samples embeddings of the face about once a second, and decides with
-``facegate.core.liveness.challenge.evaluate_challenge``. The client never reports a result.
+``evaluate_paced``. The client never reports a result. ``offline`` mode (``check_recording``)
+checks a recording against steps known up front with ``evaluate_challenge``; it is never
+accepted by ``consume_passed``.
 
 A session fails when a step is not done in time, the head turns the wrong way, a second face
-appears, the face is lost, or the face changes: every sampled embedding must have cosine
-similarity ≥ the match threshold with the first one. When ``passive_required`` is set, the mean
+appears, the face is lost, or the face changes: every sampled embedding (near-frontal frames
+only; at least one is required) must have cosine similarity ≥ the match threshold with the
+first one. When ``passive_required`` is set, the mean
 passive anti-spoof score of the sampled crops must also reach the model's threshold.
 
 A passed session is single-use and bound to the face that passed (the mean of its sampled
@@ -27,126 +32,62 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from facegate.core.domain import AuditEvent, DetectedFace, Embedding, FloatArray, ImageArray
+from facegate.core.domain import AuditEvent, DetectedFace, Embedding, FloatArray
 from facegate.core.errors import ConflictError, FaceGateError, PermissionDeniedError
+from facegate.core.liveness.actions import Action
 from facegate.core.liveness.antispoof import PassiveAntiSpoof
 from facegate.core.liveness.challenge import (
-    ChallengeOptions,
-    ChallengeResult,
-    ChallengeStatus,
     FrameTimingError,
     InvalidStepsError,
     Step,
-    StepEvidence,
     evaluate_challenge,
-    parse_steps,
     validate_timestamps,
 )
 from facegate.core.liveness.landmarks import FrameMeasurement, FrameMeasurer
-from facegate.core.matching.similarity import cosine_similarity
-from facegate.core.settings import Settings
+from facegate.core.liveness.paced import (
+    ClockDisagreement,
+    Pacing,
+    draw_delays,
+    evaluate_paced,
+    map_batch,
+)
+from facegate.core.liveness.paced import draw_steps as draw_paced_steps
+from facegate.core.liveness.records import (
+    Cipher,
+    decision_event,
+    decrypt_vectors,
+    encrypt_vectors,
+    lowest_similarity,
+    mean_aad,
+    mean_passive,
+    samples_aad,
+    session_view,
+    status_of,
+)
+from facegate.core.liveness.types import (
+    CONSUMED,
+    EXPIRED,
+    FAILED,
+    OFFLINE,
+    PACED,
+    PASSED,
+    PENDING,
+    LivenessConfig,
+    LivenessProof,
+    LivenessSession,
+    SessionExpiredError,
+    TimedFrame,
+    TooManyFramesError,
+    build_liveness_config,
+    paced_evidence,
+)
 from facegate.core.store.db import utcnow
 from facegate.core.store.liveness_models import LivenessSessionRecord, SqlLivenessStore
 from facegate.core.vision.pipeline import FacePipeline
 
-PENDING, PASSED, FAILED, EXPIRED, CONSUMED = "pending", "passed", "failed", "expired", "consumed"
-
-
-class SessionExpiredError(FaceGateError):
-    code = "liveness_expired"
-
-
-class TooManyFramesError(FaceGateError):
-    code = "too_many_frames"
-
 
 class AuditSink(Protocol):
     def record(self, event: AuditEvent) -> Any: ...
-
-
-class Cipher(Protocol):
-    """The part of ``facegate.core.store.crypto.TemplateCipher`` used here."""
-
-    @property
-    def current_key_id(self) -> str: ...
-
-    def encrypt(self, vector: FloatArray, aad: bytes) -> tuple[str, bytes]: ...
-
-    def decrypt(self, key_id: str, blob: bytes, aad: bytes) -> FloatArray: ...
-
-
-@dataclass(frozen=True)
-class LivenessConfig:
-    challenge: ChallengeOptions
-    match_threshold: float
-    step_count: int = 3
-    step_choices: tuple[Step, ...] = (Step.BLINK, Step.TURN_LEFT, Step.TURN_RIGHT)
-    fixed_steps: tuple[Step, ...] | None = None  # tests only (see the ``liveness`` builder)
-    session_ttl_s: float = 120.0
-    pass_ttl_s: float = 120.0
-    max_frames: int = 900
-    max_batch_frames: int = 120
-    embed_interval_ms: int = 1000
-    passive_required: bool = False
-
-
-@dataclass(frozen=True)
-class TimedFrame:
-    """One decoded frame and the client's capture time in milliseconds."""
-
-    image: ImageArray
-    timestamp_ms: int
-
-
-@dataclass(frozen=True)
-class LivenessSession:
-    """The public view of a session (no embeddings)."""
-
-    id: str
-    nonce: str
-    steps: tuple[Step, ...]
-    status: str
-    reason: str | None
-    limits: dict[str, Any]
-    created_at: datetime
-    expires_at: datetime
-    frame_count: int
-    person_id: int | None = None
-    evidence: tuple[StepEvidence, ...] = ()
-    min_similarity: float | None = None
-    passive_score: float | None = None
-    decided_at: datetime | None = None
-
-    @property
-    def passed(self) -> bool:
-        return self.status == PASSED
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "nonce": self.nonce,
-            "steps": [s.value for s in self.steps],
-            "status": self.status,
-            "reason": self.reason,
-            "limits": self.limits,
-            "created_at": self.created_at.isoformat(),
-            "expires_at": self.expires_at.isoformat(),
-            "frame_count": self.frame_count,
-            "person_id": self.person_id,
-            "evidence": [e.to_json() for e in self.evidence],
-            "min_similarity": self.min_similarity,
-            "passive_score": self.passive_score,
-        }
-
-
-@dataclass(frozen=True)
-class LivenessProof:
-    """What ``consume_passed`` hands to another flow: the face that passed, once."""
-
-    session_id: str
-    person_id: int | None
-    embedding: Embedding
-    passed_at: datetime
 
 
 @dataclass
@@ -196,20 +137,41 @@ class LivenessService:
                 steps.append(s)
         return tuple(steps)
 
+    def draw_paced(self) -> tuple[Step, ...]:
+        c = self.config
+        return c.fixed_steps or draw_paced_steps(c.paced_choices, c.paced_steps)
+
     def create_session(
         self,
         person_id: int | None = None,
         actor: str | None = None,
         steps: Sequence[Step] | None = None,
+        mode: str = PACED,
     ) -> LivenessSession:
         """Open a challenge. ``steps`` overrides the random draw (trusted local callers only:
         the CLI's ``--steps``); the HTTP API never passes it.
+
+        ``paced`` (default): the steps are revealed one at a time at random moments while the
+        client streams frames (``facegate.core.liveness.paced``); only such sessions can be
+        consumed. ``offline``: all steps known up front, for checking a recording.
         """
         now = self.clock()
+        if mode not in (PACED, OFFLINE):
+            raise InvalidStepsError(f"unknown liveness mode {mode!r}")
+        if mode == PACED:
+            chosen = tuple(steps) if steps else self.draw_paced()
+            pacing: dict[str, Any] | None = Pacing(
+                delays=tuple(draw_delays(len(chosen), self.config.paced))
+            ).to_json()
+        else:
+            chosen = tuple(steps) if steps else self.draw_steps()
+            pacing = None
         row = LivenessSessionRecord(
             id=secrets.token_urlsafe(18),
             nonce=secrets.token_urlsafe(24),
-            steps=[s.value for s in (tuple(steps) if steps else self.draw_steps())],
+            mode=mode,
+            pacing=pacing,
+            steps=[s.value for s in chosen],
             limits=self._limits(),
             status=PENDING,
             person_id=person_id,
@@ -254,13 +216,22 @@ class LivenessService:
             raise TooManyFramesError(f"a session takes at most {c.max_frames} frames")
         if frames or not final:
             validate_timestamps([f.timestamp_ms for f in frames], c.challenge, row.last_timestamp_ms)
-        batch = self._measure(row, frames)
+        pacing: Pacing | None = None
+        times = [f.timestamp_ms for f in frames]
+        if row.mode == PACED and row.pacing is not None and frames:
+            try:
+                pacing, times = map_batch(
+                    Pacing.from_json(row.pacing), times, self._elapsed_ms(row), c.paced
+                )
+            except ClockDisagreement as exc:
+                return self._fail(row, f"client clock disagrees with the server: {exc}")
+        batch = self._measure(row, frames, times)
         decided: list[LivenessSessionRecord] = []
 
         def change(current: LivenessSessionRecord) -> dict[str, Any]:
             if current.version != row.version:
                 raise ConflictError(f"liveness session '{session_id}' changed meanwhile; retry")
-            values = self._apply(current, batch, final)
+            values = self._apply(current, batch, final, pacing)
             if values["status"] != PENDING:
                 decided.append(current)
             return values
@@ -278,11 +249,12 @@ class LivenessService:
         actor: str | None = None,
         batch_size: int = 30,
     ) -> LivenessSession:
-        """Run a whole challenge over recorded frames (CLI, kiosks): open a session, add the
-        frames in batches until it is decided, then finish it. ``steps`` as in ``create_session``.
-        Consume the result with ``consume_passed`` like any other session.
+        """OFFLINE mode: run a whole challenge over recorded frames (``facegate liveness
+        check-offline``): open an offline session, add the frames in batches until it is
+        decided, then finish it. ``steps`` as in ``create_session``. A recording cannot react,
+        so such a session is never accepted by ``consume_passed`` (login, lockers).
         """
-        session = self.create_session(person_id=person_id, actor=actor, steps=steps)
+        session = self.create_session(person_id=person_id, actor=actor, steps=steps, mode=OFFLINE)
         batch: list[TimedFrame] = []
         for frame in frames:
             batch.append(frame)
@@ -309,6 +281,11 @@ class LivenessService:
         refusal: list[FaceGateError] = []
 
         def change(row: LivenessSessionRecord) -> dict[str, Any] | None:
+            if row.mode != PACED:
+                raise PermissionDeniedError(
+                    f"liveness session '{session_id}' checked a recording (offline mode): "
+                    "it can never be used to authenticate"
+                )
             if row.status == CONSUMED:
                 raise ConflictError(f"liveness session '{session_id}' was already used")
             if row.status != PASSED:
@@ -336,7 +313,7 @@ class LivenessService:
         if refusal:
             raise refusal[0]
         assert row.mean_blob is not None and row.decided_at is not None
-        vector = self._decrypt(row.key_id, row.mean_blob, _mean_aad(row.id, row.person_id))
+        vector = self._decrypt(row.key_id, row.mean_blob, mean_aad(row.id, row.person_id))
         return LivenessProof(
             session_id=row.id,
             person_id=row.person_id,
@@ -356,6 +333,9 @@ class LivenessService:
             "max_batch_frames": c.max_batch_frames,
             "max_frames": c.max_frames,
             "turn_angle_deg": o.turn_angle_deg,
+            "reaction_max_ms": c.paced.reaction_max_ms,
+            "action_max_ms": c.paced.action_max_ms,
+            "max_lag_ms": c.paced.max_lag_ms,
         }
 
     def _check_open(self, row: LivenessSessionRecord) -> None:
@@ -373,16 +353,22 @@ class LivenessService:
                 self._audit_decision(expired)
             raise SessionExpiredError(f"liveness session '{row.id}' expired at {row.expires_at}")
 
-    def _measure(self, row: LivenessSessionRecord, frames: Sequence[TimedFrame]) -> _Batch:
-        """Measure every frame; embed (and passively score) about one face per interval."""
+    def _measure(
+        self, row: LivenessSessionRecord, frames: Sequence[TimedFrame], times: Sequence[int]
+    ) -> _Batch:
+        """Measure every frame (at ``times``: server ms for paced sessions); embed (and
+        passively score) about one near-frontal face per interval: the same-face check compares
+        only near-frontal faces, so a genuine strong turn does not look like another person.
+        """
         batch = _Batch()
+        lim = self.config.frontal_max_deg
         last_sample_t = row.samples[-1]["t"] if row.samples else None
         chosen: list[tuple[int, TimedFrame, DetectedFace]] = []
         last_ok: tuple[int, TimedFrame, DetectedFace] | None = None
         for i, frame in enumerate(frames):
-            m, face = self.measurer.measure(frame.image, row.frame_count + i, frame.timestamp_ms)
-            batch.frames.append(m.to_json())
-            if face is None or not m.ok:
+            m, face = self.measurer.measure(frame.image, row.frame_count + i, times[i])
+            batch.frames.append({**m.to_json(), "c": frame.timestamp_ms})
+            if face is None or not m.ok or abs(m.yaw) > lim or abs(m.pitch) > 1.25 * lim:
                 continue
             last_ok = (m.index, frame, face)
             if last_sample_t is None or frame.timestamp_ms - last_sample_t >= self.config.embed_interval_ms:
@@ -400,19 +386,17 @@ class LivenessService:
             batch.vectors.append(analyzed.embedding.vector)
         return batch
 
-    def _apply(self, row: LivenessSessionRecord, batch: _Batch, final: bool) -> dict[str, Any]:
+    def _apply(
+        self, row: LivenessSessionRecord, batch: _Batch, final: bool, pacing: Pacing | None = None
+    ) -> dict[str, Any]:
         frames = list(row.frames) + batch.frames
         samples = list(row.samples) + batch.samples
         parts = [self._samples_matrix(row), *(v.reshape(1, -1) for v in batch.vectors)]
         parts = [p for p in parts if len(p)]
         vectors = np.vstack(parts) if parts else np.zeros((0, 0), dtype=np.float32)
-        steps = tuple(Step(s) for s in row.steps)
-        result = evaluate_challenge(
-            steps, [FrameMeasurement.from_json(f) for f in frames], self.config.challenge, final
-        )
-        status, reason = _status_of(result)
-        min_sim, where = self._identity(vectors, samples)
-        passive = _mean_passive(samples)
+        status, reason, steps_json, pacing_json = self._decide(row, frames, final, pacing)
+        min_sim, where = lowest_similarity(vectors, samples)
+        passive = mean_passive(samples)
         if min_sim is not None and min_sim < self.config.match_threshold:
             status = FAILED
             reason = (
@@ -426,15 +410,18 @@ class LivenessService:
             and (passive is None or passive < self.antispoof.model.threshold)
         ):
             status, reason = FAILED, f"passive anti-spoof score {passive} below threshold"
+        elif status == PASSED and not samples:
+            status, reason = FAILED, "no near-frontal frame of the face to check it is one person"
         values: dict[str, Any] = {
             "frames": frames,
             "samples": samples,
             "frame_count": len(frames),
-            "last_timestamp_ms": frames[-1]["t"] if frames else row.last_timestamp_ms,
+            "last_timestamp_ms": frames[-1].get("c", frames[-1]["t"]) if frames else row.last_timestamp_ms,
             "status": status,
             "reason": reason,
+            "pacing": pacing_json,
             "evidence": {
-                "steps": [e.to_json() for e in result.steps],
+                "steps": steps_json,
                 "min_similarity": None if min_sim is None else round(min_sim, 4),
                 "passive_score": None if passive is None else round(passive, 4),
                 "samples": len(samples),
@@ -442,167 +429,76 @@ class LivenessService:
         }
         cipher = self._cipher()
         if len(vectors):
-            key_id, blob = self._encrypt(cipher, vectors, _samples_aad(row.id))
+            key_id, blob = encrypt_vectors(cipher, vectors, samples_aad(row.id))
             values.update(key_id=key_id, sample_blob=blob)
             if status == PASSED:
                 mean = vectors.mean(axis=0)
                 mean = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
-                _, mean_blob = self._encrypt(cipher, mean, _mean_aad(row.id, row.person_id))
+                _, mean_blob = encrypt_vectors(cipher, mean, mean_aad(row.id, row.person_id))
                 values["mean_blob"] = mean_blob
         if status != PENDING:
             values["decided_at"] = self.clock()
         return values
 
-    def _identity(
-        self, vectors: FloatArray, samples: list[dict[str, Any]]
-    ) -> tuple[float | None, int | None]:
-        """Lowest similarity of any sample with the first one, and that sample's frame."""
-        if len(vectors) < 2:
-            return None, None
-        sims = [cosine_similarity(vectors[0], v) for v in vectors[1:]]
-        k = int(np.argmin(sims))
-        return float(sims[k]), int(samples[k + 1]["i"])
+    def _decide(
+        self, row: LivenessSessionRecord, frames: list[dict[str, Any]], final: bool, pacing: Pacing | None
+    ) -> tuple[str, str | None, list[dict[str, Any]], dict[str, Any] | None]:
+        """Status, reason, per-step evidence and (paced) the new pacing state."""
+        measured = [FrameMeasurement.from_json(f) for f in frames]
+        if row.mode == PACED and row.pacing is not None:
+            state = pacing or Pacing.from_json(row.pacing)
+            steps = tuple(Action(a) for a in row.steps)
+            d = evaluate_paced(steps, measured, state, self.config.paced, self._elapsed_ms(row), final)
+            status = {"passed": PASSED, "failed": FAILED}.get(d.status, PENDING)
+            return status, d.reason, paced_evidence(d), d.pacing.to_json()
+        result = evaluate_challenge(
+            tuple(Step(s) for s in row.steps), measured, self.config.challenge, final
+        )
+        status, reason = status_of(result)
+        return status, reason, [e.to_json() for e in result.steps], None
+
+    def _elapsed_ms(self, row: LivenessSessionRecord) -> int:
+        """Server milliseconds since the session was opened."""
+        return round((self.clock() - row.created_at).total_seconds() * 1000)
+
+    def _fail(self, row: LivenessSessionRecord, reason: str) -> LivenessSession:
+        def change(current: LivenessSessionRecord) -> dict[str, Any]:
+            if current.version != row.version:
+                raise ConflictError(f"liveness session '{row.id}' changed meanwhile; retry")
+            return {"status": FAILED, "reason": reason, "decided_at": self.clock()}
+
+        updated = self.store.modify(row.id, change)
+        self._audit_decision(updated)
+        return self._view(updated)
 
     def _samples_matrix(self, row: LivenessSessionRecord) -> FloatArray:
         if row.sample_blob is None or not row.samples:
             return np.zeros((0, 0), dtype=np.float32)
-        flat = self._decrypt(row.key_id, row.sample_blob, _samples_aad(row.id))
-        n = max(len(row.samples), 1)
-        return flat.reshape(n, -1)
-
-    def _encrypt(self, cipher: Cipher | None, data: FloatArray, aad: bytes) -> tuple[str | None, bytes]:
-        if cipher is None:
-            return None, np.asarray(data, dtype="<f4").tobytes()
-        return cipher.encrypt(np.asarray(data, dtype=np.float32).reshape(-1), aad)
+        flat = self._decrypt(row.key_id, row.sample_blob, samples_aad(row.id))
+        return flat.reshape(max(len(row.samples), 1), -1)
 
     def _decrypt(self, key_id: str | None, blob: bytes, aad: bytes) -> FloatArray:
-        if key_id is None:
-            return np.frombuffer(blob, dtype="<f4").astype(np.float32)
-        cipher = self._cipher()
-        if cipher is None:
-            raise ConflictError("this session's embeddings are encrypted but no cipher is configured")
-        return cipher.decrypt(key_id, blob, aad)
+        return decrypt_vectors(self._cipher() if key_id is not None else None, key_id, blob, aad)
 
     def _view(self, row: LivenessSessionRecord) -> LivenessSession:
-        status = row.status
-        reason = row.reason
-        if status == PENDING and self.clock() > row.expires_at:
-            status, reason = EXPIRED, "session expired"
-        ev = row.evidence or {}
-        return LivenessSession(
-            id=row.id,
-            nonce=row.nonce,
-            steps=tuple(Step(s) for s in row.steps),
-            status=status,
-            reason=reason,
-            limits=dict(row.limits),
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-            frame_count=row.frame_count,
-            person_id=row.person_id,
-            evidence=tuple(_evidence_from_json(e) for e in ev.get("steps", [])),
-            min_similarity=ev.get("min_similarity"),
-            passive_score=ev.get("passive_score"),
-            decided_at=row.decided_at,
-        )
+        return session_view(row, self.clock())
 
     def _audit_decision(self, row: LivenessSessionRecord) -> None:
-        ev = row.evidence or {}
-        self._record(
-            AuditEvent(
-                action="liveness",
-                decision=row.status,
-                actor=row.actor,
-                subject=None if row.person_id is None else str(row.person_id),
-                score=ev.get("min_similarity"),
-                details={
-                    "session": row.id,
-                    "steps": row.steps,
-                    "reason": row.reason,
-                    "frames": row.frame_count,
-                    "passive_score": ev.get("passive_score"),
-                },
-            )
-        )
+        self._record(decision_event(row))
 
     def _record(self, event: AuditEvent) -> None:
         if self.audit is not None:
             self.audit.record(event)
 
 
-def _status_of(result: ChallengeResult) -> tuple[str, str | None]:
-    if result.status is ChallengeStatus.PASSED:
-        return PASSED, None
-    if result.status is ChallengeStatus.FAILED:
-        return FAILED, result.reason
-    return PENDING, None
-
-
-def _mean_passive(samples: list[dict[str, Any]]) -> float | None:
-    scores = [s["passive"] for s in samples if s.get("passive") is not None]
-    return float(np.mean(scores)) if scores else None
-
-
-def _samples_aad(session_id: str) -> bytes:
-    return f"facegate-liveness-samples:v1:{session_id}".encode()
-
-
-def _mean_aad(session_id: str, person_id: int | None) -> bytes:
-    return f"facegate-liveness-mean:v1:{session_id}:{person_id}".encode()
-
-
-def _evidence_from_json(d: dict[str, Any]) -> StepEvidence:
-    return StepEvidence(
-        step=Step(d["step"]),
-        done=bool(d["done"]),
-        start_frame=d.get("start_frame"),
-        peak_frame=d.get("peak_frame"),
-        end_frame=d.get("end_frame"),
-        value=d.get("value"),
-        reference=d.get("reference"),
-        threshold=d.get("threshold"),
-        elapsed_ms=d.get("elapsed_ms"),
-    )
-
-
-def build_liveness_config(settings: Settings, match_threshold: float) -> LivenessConfig:
-    """Turn the ``liveness_*`` settings into a config; refuses test-only settings outside tests."""
-    s = settings
-    fixed: tuple[Step, ...] | None = None
-    if s.liveness_fixed_steps:
-        if not s.testing:
-            raise InvalidStepsError(
-                "liveness_fixed_steps is a test-only setting: it needs FACEGATE_TESTING=1 "
-                "(production always draws a random order)"
-            )
-        fixed = parse_steps(s.liveness_fixed_steps)
-    return LivenessConfig(
-        challenge=ChallengeOptions(
-            step_time_limit_ms=round(s.liveness_step_time_limit_s * 1000),
-            total_time_limit_ms=round(s.liveness_total_time_limit_s * 1000),
-            blink_closed_ratio=s.liveness_blink_closed_ratio,
-            blink_open_ratio=s.liveness_blink_open_ratio,
-            blink_max_ms=s.liveness_blink_max_ms,
-            turn_angle_deg=s.liveness_turn_angle_deg,
-            turn_return_deg=s.liveness_turn_return_deg,
-            max_fps=s.liveness_max_fps,
-            max_frame_gap_ms=s.liveness_max_frame_gap_ms,
-            max_face_gap_ms=s.liveness_max_frame_gap_ms,
-        ),
-        match_threshold=match_threshold,
-        step_count=s.liveness_steps,
-        step_choices=parse_steps(s.liveness_step_choices),
-        fixed_steps=fixed,
-        session_ttl_s=s.liveness_session_ttl_s,
-        pass_ttl_s=s.liveness_pass_ttl_s,
-        max_frames=s.liveness_max_frames,
-        max_batch_frames=s.liveness_max_batch_frames,
-        embed_interval_ms=s.liveness_embed_interval_ms,
-        passive_required=s.liveness_passive_required,
-    )
-
-
 __all__ = [
+    "CONSUMED",
+    "EXPIRED",
+    "FAILED",
+    "OFFLINE",
+    "PACED",
+    "PASSED",
+    "PENDING",
     "FrameTimingError",
     "LivenessConfig",
     "LivenessProof",
@@ -610,5 +506,6 @@ __all__ = [
     "LivenessSession",
     "SessionExpiredError",
     "TimedFrame",
+    "TooManyFramesError",
     "build_liveness_config",
 ]

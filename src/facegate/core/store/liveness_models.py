@@ -1,6 +1,7 @@
 """Liveness challenge sessions (``liveness_sessions``) and ``SqlLivenessStore``.
 
-Migration: ``versions/0002_liveness.py``. A row holds the challenge (nonce, steps, limits), every
+Migrations: ``versions/0002_liveness.py``, ``0011_liveness_paced.py`` (mode, pacing).
+A row holds the challenge (nonce, steps, limits), every
 frame measurement received so far, the sampled embeddings of the session's face (encrypted with
 the template cipher when one is configured) and, once passed, the mean embedding the session is
 bound to. ``version`` is an optimistic lock: two server processes adding frames to the same
@@ -47,6 +48,9 @@ class LivenessSessionRecord(Base):
     sample_blob: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     mean_blob: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # "paced" (live, server-paced: may authenticate) or "offline" (a recording: never accepted)
+    mode: Mapped[str] = mapped_column(String(16), default="offline", server_default="offline")
+    pacing: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class SqlLivenessStore:

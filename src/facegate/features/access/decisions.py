@@ -8,7 +8,9 @@ face (through an ``Identifier``: ``container.identification.identify_image``), t
   dropped as stale do not count either way);
 * otherwise **denied**, with a reason: ``no_face``, ``confirming`` (recognised, streak still short),
   ``unknown`` (an unrecognised face for N frames), ``not_allowed`` (a known person outside the
-  allow-list for N frames).
+  allow-list for N frames), and at a door with liveness (``passive``/``strict``, see
+  ``facegate.features.access.liveness``) ``checking_liveness`` (recognised, no liveness evidence
+  yet) or ``not_live`` (none after ``max_wait_s``).
 
 Logging policy (so the audit table gets decisions, not 15 lines a second): a decision is written
 when it is *settled* (granted, or denied for ``unknown``/``not_allowed`` — never for ``no_face`` or
@@ -23,12 +25,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
 from facegate.core.domain import AnalyzedFace, AuditEvent, Identification, ImageArray
 from facegate.core.vision.images import ImageLimits, decode_jpeg_frame
+from facegate.features.access.liveness import (
+    DoorEvidence,
+    DoorLivenessOptions,
+    DoorLivenessTracker,
+    DoorMode,
+    EarMeasure,
+    FaceSignals,
+    PassiveScore,
+)
 from facegate.features.access.textlog import AccessTextLog
 
 Identifier = Callable[[ImageArray], list[Identification]]
@@ -36,7 +47,7 @@ Identifier = Callable[[ImageArray], list[Identification]]
 GRANTED = "granted"
 DENIED = "denied"
 UNKNOWN_KEY = "<unknown>"
-SETTLED_DENIALS = frozenset({"unknown", "not_allowed"})
+SETTLED_DENIALS = frozenset({"unknown", "not_allowed", "not_live"})
 
 
 class AuditSink(Protocol):
@@ -53,6 +64,8 @@ class AccessOptions:
     access_log_backups: int = 5
     limits: ImageLimits = field(default_factory=ImageLimits)
     test_delay_s: float = 0.0  # testing hook: extra processing time per frame
+    door: DoorLivenessOptions = field(default_factory=DoorLivenessOptions)  # default door mode
+    door_modes: dict[str, DoorMode] = field(default_factory=dict)  # per device name
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,7 @@ class AccessDecision:
     similarity: float | None
     streak: int
     required: int
+    liveness: DoorEvidence | None = None
 
     @property
     def granted(self) -> bool:
@@ -187,6 +201,8 @@ class AccessService:
         audit: AuditSink,
         options: AccessOptions | None = None,
         clock: Callable[[], float] = time.monotonic,
+        ear: EarMeasure | None = None,
+        passive: PassiveScore | None = None,
     ) -> None:
         self.identify = identifier
         self.audit = audit
@@ -197,12 +213,21 @@ class AccessService:
             AccessTextLog(o.access_log_file, o.access_log_max_bytes, o.access_log_backups)
             if o.access_log_file is not None else None
         )
+        self.ear = ear
+        self.passive = passive
 
     def open_session(self, actor: str) -> AccessSession:
         return AccessSession(self, actor)
 
+    def door_mode(self, actor: str) -> DoorMode:
+        """The liveness mode of the door behind ``actor`` (``device:NAME``), else the default."""
+        name = actor.removeprefix("device:")
+        return self.options.door_modes.get(name, self.options.door.mode)
+
     def record(self, decision: AccessDecision, actor: str, camera: str | None, frame: int | None) -> None:
         details: dict[str, object] = {"reason": decision.reason, "streak": decision.streak}
+        if decision.liveness is not None:
+            details["liveness"] = decision.liveness.to_json()
         if camera is not None:
             details["camera"] = camera
         if decision.name is not None:
@@ -233,6 +258,10 @@ class AccessSession:
         opts = service.options
         self.tracker = AccessTracker(opts.required_frames)
         self.policy = LogPolicy(opts.log_interval_s)
+        mode = service.door_mode(actor)
+        self.door = (
+            DoorLivenessTracker(replace(opts.door, mode=mode)) if mode is not DoorMode.OFF else None
+        )
 
     def process_jpeg(self, jpeg: bytes, camera: str | None = None, frame: int | None = None) -> FrameOutcome:
         """Decode (limits of the options) and process; ``InvalidImageError``/``ImageTooLargeError``."""
@@ -254,8 +283,34 @@ class AccessSession:
         faces = judge_faces(svc.identify(image), svc.options.allowed)
         decision = self.tracker.update(faces)
         now = svc.clock()
+        if self.door is not None:
+            decision = self._door_check(image, faces, decision, now)
         logged = self.policy.should_log(decision, now)
         if logged:  # an audit failure raises: no answer is given for a decision that is not logged
             svc.record(decision, self.actor, camera, frame)
             self.policy.logged(decision, now)
         return FrameOutcome(faces, decision, logged, (time.perf_counter() - start) * 1000.0)
+
+    def _door_check(
+        self, image: ImageArray, faces: tuple[FaceVerdict, ...], decision: AccessDecision, now: float
+    ) -> AccessDecision:
+        """Feed the door's liveness evidence; a grant without it becomes a denial."""
+        assert self.door is not None
+        svc, o = self.service, self.door.o
+        evidence: dict[str, DoorEvidence] = {}
+        for f in faces:
+            if not (f.known and f.allowed and f.person):
+                continue
+            face = f.face.face
+            ear = svc.ear(image, face) if svc.ear else None
+            wants_score = o.mode is DoorMode.STRICT and o.passive_threshold is not None
+            passive = svc.passive(image, face) if svc.passive and wants_score else None
+            signals = FaceSignals(now, face.landmarks.as_array(), ear, passive)
+            evidence[f.person] = self.door.update(f.person, signals)
+        ev = evidence.get(decision.person or "")
+        if ev is None:
+            return decision
+        if not decision.granted or ev.live:
+            return replace(decision, liveness=ev)
+        reason = "not_live" if ev.expired else "checking_liveness"
+        return replace(decision, status=DENIED, reason=reason, liveness=ev)

@@ -30,6 +30,7 @@ def decision_json(d: AccessDecision) -> dict[str, Any]:
         "similarity": None if d.similarity is None else round(d.similarity, 4),
         "streak": d.streak,
         "required": d.required,
+        "liveness": d.liveness.to_json() if d.liveness else None,
     }
 
 

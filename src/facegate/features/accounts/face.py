@@ -67,15 +67,8 @@ class StoreFaceEnroller:
         self.enrollment.remove_person(username, actor=actor)
 
 
-STEP_INSTRUCTIONS = {
-    "blink": "Blink your eyes",
-    "turn_left": "Turn your head to your left, then back",
-    "turn_right": "Turn your head to your right, then back",
-}
-
-
 class LivenessFaceLogin:
-    """``FaceLogin`` over the liveness service  and the store's templates .
+    """``FaceLogin`` over the liveness service and the store's templates.
 
     The challenge is created for the account's person. ``finish`` consumes the passed liveness
     session once (single use, bound to that person) and compares the embedding of the face that
@@ -163,18 +156,19 @@ class LivenessFaceLogin:
 
 
 def _challenge_state(session: LivenessSession) -> dict[str, object]:
-    """What the login page may see: steps, progress and "running"/"done" (not pass or fail)."""
+    """What the login page may see: the steps revealed so far (the server shows one at a time,
+    at random moments), progress and "running"/"done" (not pass or fail)."""
     steps = [s.value for s in session.steps]
     done = sum(1 for e in session.evidence if e.done)
-    current = steps[done] if done < len(steps) and session.status == "pending" else None
+    current = session.current_step.value if session.current_step else None
     return {
         "id": session.id,
         "nonce": session.nonce,
         "steps": steps,
         "state": "running" if session.status == "pending" else "done",
         "step": current,
-        "instruction": STEP_INSTRUCTIONS.get(current or "", "Hold still…"),
+        "instruction": session.instruction or "Look at the camera and hold still…",
         "steps_done": done,
-        "steps_total": len(steps),
+        "steps_total": session.steps_total,
         "limits": session.limits,
     }

@@ -1,7 +1,12 @@
-"""Liveness challenge sessions over HTTP.
+"""Liveness challenge sessions over HTTP (server-paced).
 
-* ``POST /v1/liveness/sessions`` → id, nonce, steps (random order), limits, expiry. The nonce
-  is returned only here; it authorises the frame uploads of this session.
+* ``POST /v1/liveness/sessions`` → id, nonce, ``steps_total``, limits, expiry; ``steps`` is
+  empty: the server reveals one step at a time. The nonce is returned only here; it authorises
+  the frame uploads of this session.
+* Stream frames while filming (a batch every ~0.3 s); each answer carries ``current_step`` and
+  ``instruction`` when a step is shown (at a random moment). Start it within the reaction limit
+  (``limits.reaction_max_ms``), finish within ``limits.action_max_ms``. Timing is the server's:
+  frames must arrive while they are captured (``limits.max_lag_ms``).
 * ``POST /v1/liveness/sessions/{id}/frames`` (multipart): ``frames`` = JPEG/PNG files in capture
   order, ``timestamps`` = a JSON array of capture times in milliseconds (one per frame, strictly
   increasing, also across batches), ``nonce``, optional ``final=true`` when no more frames come.
@@ -39,6 +44,8 @@ class StepEvidenceOut(BaseModel):
     reference: float | None
     threshold: float | None
     elapsed_ms: int | None
+    revealed_ms: int | None = None
+    reaction_ms: int | None = None
 
 
 class LivenessSessionOut(BaseModel):
@@ -54,6 +61,10 @@ class LivenessSessionOut(BaseModel):
     evidence: list[StepEvidenceOut]
     min_similarity: float | None
     passive_score: float | None
+    mode: str
+    steps_total: int
+    current_step: str | None
+    instruction: str | None
 
     @classmethod
     def of(cls, s: LivenessSession, with_nonce: bool = False) -> LivenessSessionOut:

@@ -1,9 +1,10 @@
-"""``facegate liveness check | train | collect`` and ``facegate bench spoof``."""
+"""``facegate liveness check | check-offline | train | collect`` and ``facegate bench spoof``."""
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -15,8 +16,8 @@ from facegate.core.cli import container, fail, print_json
 from facegate.core.domain import ImageArray
 from facegate.core.errors import FaceGateError
 from facegate.core.liveness.challenge import parse_steps
-from facegate.core.liveness.service import LivenessSession, TimedFrame
-from facegate.core.vision.capture import capture_frames
+from facegate.core.liveness.service import PENDING, LivenessService, LivenessSession, TimedFrame
+from facegate.core.vision.capture import CapturedFrame, capture_frames
 
 liveness_app = typer.Typer(
     name="liveness",
@@ -41,16 +42,20 @@ def read_frames(source: str, every: int, max_seconds: float) -> Iterator[TimedFr
 
 
 def _print_session(s: LivenessSession) -> None:
-    typer.echo(f"session {s.id}: {s.status.upper()}" + (f" ({s.reason})" if s.reason else ""))
+    typer.echo(f"session {s.id} ({s.mode}): {s.status.upper()}" + (f" ({s.reason})" if s.reason else ""))
     typer.echo(f"  steps: {', '.join(x.value for x in s.steps)}; frames: {s.frame_count}")
     for k, e in enumerate(s.evidence, 1):
         if not e.done:
             typer.echo(f"  {k}. {e.step.value}: not done")
             continue
-        if e.step.value == "blink":
+        if e.reaction_ms is not None:
+            what = f"shown at {e.revealed_ms} ms, begun {e.reaction_ms} ms later, signal {e.value}"
+        elif e.step.value == "blink":
             what = f"EAR {e.value:.3f} < {e.threshold:.3f} (open-eye baseline {e.reference:.3f})"
-        else:
+        elif e.threshold is not None:
             what = f"peak yaw {e.value:+.1f}° (needed {e.threshold:+.0f}°)"
+        else:
+            what = f"signal {e.value}"
         typer.echo(
             f"  {k}. {e.step.value}: frames {e.start_frame}-{e.end_frame} (peak {e.peak_frame}), "
             f"{what}, after {e.elapsed_ms} ms"
@@ -63,18 +68,88 @@ def _print_session(s: LivenessSession) -> None:
 
 @liveness_app.command("check")
 def check(
-    source: Annotated[str, typer.Argument(help="Video file or camera index (0, 1, …)")],
+    source: Annotated[str, typer.Argument(help="Camera index (0, 1, …): a live person")],
+    fps: Annotated[float, typer.Option("--fps", min=1, max=30, help="Frames per second sent")] = 15.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the session as JSON")] = False,
+) -> None:
+    """Server-paced challenge in front of a camera: steps appear one at a time, at random
+    moments; do each as soon as it appears. Exit 0 passed, 1 failed, 2 error.
+
+    A video file cannot react to steps it has not seen: check recordings with ``check-offline``.
+    """
+    if not source.isdigit():
+        raise fail(
+            f"{source} is not a camera index: a recording cannot react to a server-paced challenge; "
+            "use 'facegate liveness check-offline VIDEO' (an offline check, never accepted for "
+            "login or lockers)"
+        )
+    service = container().liveness
+    try:
+        frames = capture_frames(source)
+    except FaceGateError as exc:
+        raise fail(exc.message) from None
+    try:
+        session = run_paced(service, lambda: _grab(frames), fps, typer.echo if not as_json else None)
+    finally:
+        if isinstance(frames, Generator):
+            frames.close()  # releases the camera
+    if as_json:
+        print_json(session.to_json())
+    else:
+        _print_session(session)
+    raise typer.Exit(0 if session.passed else 1)
+
+
+def _grab(frames: Iterator[CapturedFrame]) -> ImageArray | None:
+    frame = next(frames, None)
+    return None if frame is None else frame.image
+
+
+def run_paced(
+    service: LivenessService,
+    grab: Callable[[], ImageArray | None],
+    fps: float,
+    echo: Callable[[str], None] | None,
+    batch_ms: int = 300,
+) -> LivenessSession:
+    """Stream frames from ``grab`` into a new paced session, showing each step when revealed."""
+    session = service.create_session(actor="cli")
+    if echo:
+        echo(f"look at the camera; {session.steps_total} steps will appear one at a time")
+    start = time.monotonic()
+    batch: list[TimedFrame] = []
+    sent_at, shown = start, 0
+    while session.status == PENDING:
+        image = grab()
+        if image is None:
+            return service.add_frames(session.id, batch, final=True)
+        now = time.monotonic()
+        batch.append(TimedFrame(image, round((now - start) * 1000)))
+        if (now - sent_at) * 1000 >= batch_ms:
+            session, batch, sent_at = service.add_frames(session.id, batch), [], now
+            if echo and session.current_step and len(session.steps) > shown:
+                shown = len(session.steps)
+                echo(f"  >>> {session.instruction} ({shown}/{session.steps_total})")
+        time.sleep(max(0.0, 1.0 / fps - (time.monotonic() - now)))
+    return session
+
+
+@liveness_app.command("check-offline")
+def check_offline(
+    source: Annotated[str, typer.Argument(help="Video file (or camera index)")],
     steps: Annotated[
         str | None, typer.Option("--steps", help="Step order, e.g. blink,left,right (default: random)")
     ] = None,
     every: Annotated[int, typer.Option("--every", min=1, help="Use every N-th frame")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the session as JSON")] = False,
 ) -> None:
-    """Run a challenge on a video or camera. Exit 0 passed, 1 failed, 2 error."""
+    """OFFLINE check of a recording against steps known up front (analysis only: an offline
+    session is never accepted for login or lockers). Exit 0 passed, 1 failed, 2 error."""
     service = container().liveness
     chosen = parse_steps(steps) if steps else service.draw_steps()
     if not as_json:
-        typer.echo(f"challenge: {', '.join(s.value for s in chosen)}")
+        names = ", ".join(s.value for s in chosen)
+        typer.echo(f"OFFLINE check (never accepted for login or lockers): {names}")
     max_s = service.config.challenge.total_time_limit_ms / 1000.0 + 1.0
     frames = read_frames(source, every, max_s)
     session = service.check_recording(frames, steps=chosen, actor="cli", batch_size=BATCH)

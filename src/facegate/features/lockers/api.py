@@ -68,7 +68,7 @@ KEY_GUESSES = guess_limit(
 @router.post("/v1/lockers/access/challenge", response_model=ChallengeOut,
              dependencies=[rate_limit("liveness")])
 async def start_challenge(c: ContainerDep, kiosk: Kiosk) -> ChallengeOut:
-    """Start a liveness challenge: the kiosk shows its steps, then records and posts the frames."""
+    """Start a server-paced liveness challenge: stream frames; each answer may reveal a step."""
     ch = await run_in_threadpool(lambda: c.lockers.start_challenge())
     return ChallengeOut(id=ch.id, steps=list(ch.steps), expires_in_s=ch.expires_in_s)
 
@@ -88,7 +88,8 @@ async def challenge_frames(
         lambda: c.lockers.add_challenge_frames(challenge_id[:64], images, stamps)
     )
     return ChallengeStateOut(id=st.id, status=st.status, reason=st.reason,
-                             steps_done=st.steps_done, steps_total=st.steps_total)
+                             steps_done=st.steps_done, steps_total=st.steps_total,
+                             steps=list(st.steps), instruction=st.instruction)
 
 
 @router.post("/v1/lockers/access", response_model=AccessOut,

@@ -29,6 +29,7 @@ CameraOpt = Annotated[
     str, typer.Option("--camera", help="Camera index (0, 1, …) or a video file")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON")]
+LIVE_SECONDS = 60.0  # a live challenge at a camera gives up after this
 
 
 def _svc() -> LockerService:
@@ -156,10 +157,19 @@ def access(
     locker: Annotated[int | None, typer.Option("--locker", "-l", help="Locker (when several)")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Liveness challenge → identify → one-time key for the customer's locker."""
+    """Liveness challenge → identify → one-time key for the customer's locker.
+
+    A camera index runs the server-paced challenge live (steps are printed as they are revealed:
+    do each at once). A video file is checked too, but a recording cannot follow steps revealed
+    while it was filmed, so it is always denied.
+    """
     svc = _svc()
-    rec = _frames(camera)
-    r = svc.access(rec.frames, locker=locker, actor=ACTOR, timestamps_ms=rec.timestamps_ms)
+    if is_camera_index(camera):
+        frames, stamps, challenge = _live_challenge(svc, int(camera))
+        r = svc.access(frames, locker=locker, actor=ACTOR, timestamps_ms=stamps, challenge_id=challenge)
+    else:
+        rec = _frames(camera)
+        r = svc.access(rec.frames, locker=locker, actor=ACTOR, timestamps_ms=rec.timestamps_ms)
     if as_json:
         print_json({
             "granted": r.granted, "reason": r.reason, "customer_id": r.customer_id,
@@ -176,6 +186,42 @@ def access(
         f"GRANTED customer {r.customer_id}, locker {r.locker}: one-time key {r.key.key} "
         f"(valid until {r.key.expires_at:%H:%M:%S} UTC, single use)"
     )
+
+
+def _live_challenge(svc: LockerService, index: int) -> tuple[list[Any], list[float], str]:
+    """Stream a camera into a paced challenge until decided; a few frames for identification."""
+    import time
+
+    from facegate.core.errors import FaceGateError
+    from facegate.core.vision.capture import capture_frames
+
+    try:
+        frames = capture_frames(str(index), max_seconds=LIVE_SECONDS)
+    except FaceGateError as exc:
+        raise fail(exc.message) from None
+    ch = svc.start_challenge()
+    typer.echo("look at the camera; steps will appear one at a time")
+    sent, shown = time.monotonic(), 0
+    batch: list[tuple[Any, float]] = []
+    keep: list[tuple[Any, float]] = []
+    for f in frames:  # camera times: monotonic ms from the first frame
+        now = time.monotonic()
+        batch.append((f.image, float(f.timestamp_ms)))
+        if len(keep) < 15 and len(batch) % 3 == 0:
+            keep.append(batch[-1])
+        if now - sent >= 0.3:
+            st = svc.add_challenge_frames(ch.id, [x for x, _ in batch], [t for _, t in batch])
+            batch, sent = [], now
+            if st.status != "pending":
+                break
+            if st.instruction and len(st.steps) > shown:
+                shown = len(st.steps)
+                typer.echo(f"  >>> {st.instruction} ({shown}/{st.steps_total})")
+        time.sleep(max(0.0, 1 / 15 - (time.monotonic() - now)))
+    close = getattr(frames, "close", None)
+    if close is not None:
+        close()  # releases the camera
+    return [x for x, _ in keep], [t for _, t in keep], ch.id
 
 
 def open_locker(

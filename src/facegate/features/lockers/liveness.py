@@ -1,8 +1,11 @@
-"""The kiosk's liveness check: recorded frames through the liveness service's challenge session.
+"""The kiosk's liveness check: streamed frames through the liveness service's challenge session.
 
 Adapts ``container.liveness`` (``facegate.core.liveness.service.LivenessService``) to the locker
-service's ``LivenessCheck``. The kiosk page starts a session first (and shows its random steps);
-the CLI over a camera or video file starts one itself. The frames are fed to the same server-side
+service's ``LivenessCheck``. Sessions are server-paced: the kiosk page starts one, streams frames
+and shows each step when the server reveals it (``ChallengeState.instruction``). Frames handed
+over in one piece (a recording: the CLI's video file) cannot have reacted to steps revealed
+while they were filmed, so they fail the challenge — a recording is never accepted here.
+The frames are fed to the same server-side
 evaluation the web login uses, in batches, the last one ``final``; a passed session is consumed
 at once (single use) and its proof embedding is handed on, so the locker service can check that
 the face that did the challenge is the customer it identified. Problems with the frames
@@ -59,7 +62,8 @@ class ServiceLiveness:
         session = svc.add_frames(challenge_id, timed, final=False)
         return ChallengeState(
             session.id, session.status, session.reason,
-            sum(1 for e in session.evidence if e.done), len(session.steps),
+            sum(1 for e in session.evidence if e.done), session.steps_total,
+            tuple(s.value for s in session.steps), session.instruction,
         )
 
     def check_frames(

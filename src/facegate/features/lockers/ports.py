@@ -47,6 +47,8 @@ class ChallengeState:
     reason: str | None
     steps_done: int
     steps_total: int
+    steps: tuple[str, ...] = ()  # revealed so far (the server shows one at a time)
+    instruction: str | None = None  # the step to do now, if one is shown
 
 
 class LivenessCheck(Protocol):

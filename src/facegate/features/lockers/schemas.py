@@ -128,3 +128,5 @@ class ChallengeStateOut(BaseModel):
     reason: str | None
     steps_done: int
     steps_total: int
+    steps: list[str] = Field(default_factory=list, description="Steps revealed so far")
+    instruction: str | None = Field(None, description="The step to do now (shown at random moments)")

@@ -14,7 +14,7 @@ from facegate.core.errors import ConflictError
 from facegate.core.store.crypto import KeyRing, TemplateCipher
 from facegate.core.store.db import Database
 from tests.store_backends import backend_url  # noqa: F401  (fixture)
-from tests.unit.core.liveness.test_liveness_service import BLINK, OPEN, make_service, timed
+from tests.unit.core.liveness.test_liveness_service import OPEN, Clock, live, make_service, pass_session
 
 
 def test_pass_consume_and_conflict_on_each_backend(backend_url: str) -> None:  # noqa: F811
@@ -22,13 +22,14 @@ def test_pass_consume_and_conflict_on_each_backend(backend_url: str) -> None:  #
     db.upgrade()
     try:
         cipher = TemplateCipher(KeyRing("k1", {"k1": secrets.token_bytes(32)}, "env"))
-        service, measurer = make_service(db, cipher)
-        other, _ = make_service(db, cipher)
+        clock = Clock()
+        service, measurer = make_service(db, cipher, clock=clock)
+        other, _ = make_service(db, cipher, clock=clock)
         s = service.create_session()
-        measurer.hook = lambda: other.add_frames(s.id, timed(OPEN))
+        measurer.hook = lambda: live(other, clock, s.id, OPEN, 0)
         with pytest.raises(ConflictError):
-            service.add_frames(s.id, timed(OPEN))
-        done = other.add_frames(s.id, timed(BLINK + OPEN, start=400))
+            live(service, clock, s.id, OPEN, 0)
+        done = pass_session(other, clock, s.id, t=400)
         assert done.status == "passed", done.reason
         proof = service.consume_passed(s.id)
         assert proof.embedding.dim == 8

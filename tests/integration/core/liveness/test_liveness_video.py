@@ -12,6 +12,7 @@ import cv2
 import pytest
 
 from facegate.app.bootstrap import Container
+from facegate.core.errors import PermissionDeniedError
 from facegate.core.liveness.challenge import FrameTimingError, Step
 from facegate.core.liveness.service import LivenessService, LivenessSession, TimedFrame
 from facegate.core.settings import Settings
@@ -71,8 +72,9 @@ def test_webcam_passes_blink_left_right(container: Container, webcam: list[Timed
     assert left.value is not None and left.value >= 25.0  # subject's left = positive yaw
     assert right.value is not None and right.value <= -25.0
     assert s.min_similarity is not None and s.min_similarity >= container.match_threshold
-    proof = container.liveness.consume_passed(s.id)
-    assert proof.embedding.dim == 128
+    assert s.mode == "offline"  # a recording: never accepted to authenticate
+    with pytest.raises(PermissionDeniedError, match="offline"):
+        container.liveness.consume_passed(s.id)
 
 
 def test_webcam_fails_an_order_it_does_not_contain(container: Container, webcam: list[TimedFrame]) -> None:

@@ -43,7 +43,7 @@ def test_liveness_cli_prints_no_native_warnings(data_dir: Path, tmp_path: Path) 
     env.update(FACEGATE_DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO / "src"))
     video = data_dir / "video" / "webcam_blink_turns.webm"
     r = subprocess.run(
-        [sys.executable, "-m", "facegate", "liveness", "check", str(video), "--steps",
+        [sys.executable, "-m", "facegate", "liveness", "check-offline", str(video), "--steps",
          "blink,left,right"],
         env=env, capture_output=True, text=True, timeout=300, check=False,
     )

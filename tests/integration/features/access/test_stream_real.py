@@ -44,7 +44,10 @@ def scene_jpeg(path: Path) -> bytes:
 
 @pytest.fixture
 def enrolled(tmp_path: Path, faces_dir: Path) -> Container:
-    settings = Settings(data_dir=tmp_path / "data", stream_access_log_file=tmp_path / "access_log.txt")
+    # still photos stand in for people here: the door's liveness is tested in
+    # tests/integration/features/access/test_door_liveness_real.py
+    settings = Settings(data_dir=tmp_path / "data", stream_access_log_file=tmp_path / "access_log.txt",
+                        stream_door_liveness="off")
     c = Container(settings)
     c.prepare_store()
     c.enrollment.enroll(
@@ -119,7 +122,8 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "FACEGATE_DATA_DIR": str(self.data_dir), **self.env}
+        env = {**os.environ, "FACEGATE_DATA_DIR": str(self.data_dir),
+               "FACEGATE_STREAM_DOOR_LIVENESS": "off", **self.env}
         cmd = [sys.executable, "-m", "uvicorn", "facegate.app.main:app", "--host", "127.0.0.1",
                "--port", str(self.port), "--log-level", "warning"]
         self.proc = subprocess.Popen(cmd, env=env)
@@ -166,7 +170,7 @@ class LoopingFrames:
 
 @pytest.fixture
 def device(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    c = Container(Settings(data_dir=tmp_path / "data"))
+    c = Container(Settings(data_dir=tmp_path / "data", stream_door_liveness="off"))
     c.prepare_store()
     token = make_device(c, "cam")
     yield c.settings.data_dir, token

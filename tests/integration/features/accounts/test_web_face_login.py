@@ -1,7 +1,9 @@
 """Web login with the real models and the real liveness service, over HTTP (no browser).
 
-Frames of ../shared/data/video/webcam_blink_turns.webm are posted as the browser would (JPEG +
-ms timestamps at 15 fps); the step order is fixed (test-only setting) to the video's order.
+Frames of ../shared/data/video/webcam_blink_turns.webm are streamed in real time as the browser
+would (JPEG + ms timestamps, a batch every 0.3 s) by the reactive source (tests/reactive.py): it
+plays the clip's segment of each step only after the server revealed it. Steps are fixed to
+turns (test-only setting) to keep it short; they still appear one at a time at random moments.
 """
 
 from __future__ import annotations
@@ -10,19 +12,23 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from facegate.app.bootstrap import Container
 from facegate.core.settings import Settings
 from facegate.core.store.audit import AuditQuery
+from facegate.research.eval.reactive import ReactiveSource, ReplaySource, Source, StillSource
+from tests.reactive import clip_of, feed, index_of, jpegs_of, rng
 
 PASSWORD = "integration pw 1"
 FPS = 15.0
-VIDEO_STEPS = "blink,turn_left,turn_right"
+VIDEO_STEPS = "turn_right,turn_left"
 
 pytestmark = pytest.mark.slow
 
@@ -56,8 +62,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient,
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("web-int"), testing=True,
         liveness_fixed_steps=VIDEO_STEPS, web_cookie_secure=False,
+        liveness_reveal_delay_ms=(300, 900),
     )
     container = Container(settings)
+    container.liveness.measurer.measure(np.zeros((480, 640, 3), np.uint8), 0, 0)  # load models now
     with TestClient(create_app(settings, container)) as client:
         yield client, container
 
@@ -81,10 +89,8 @@ def register(
     )
 
 
-def face_login(
-    client: TestClient, username: str, frames: list[bytes], spacing_ms: float
-) -> httpx.Response:
-    """Password step, then frames in batches of 8 until the challenge is decided, then finish."""
+def face_login(client: TestClient, username: str, source: Source, path: Path) -> httpx.Response:
+    """Password step, then frames streamed until the challenge is decided, then finish."""
     client.cookies.clear()
     token = csrf_of(client.get("/login").text)
     data = {"csrf_token": token, "username": username, "password": PASSWORD}
@@ -92,31 +98,33 @@ def face_login(
     assert r.status_code == 303, r.text
     h = {"X-CSRF-Token": csrf_of(client.get("/login/face").text)}
     start = client.post("/login/face/start", headers=h)
-    assert start.status_code == 200 and start.json()["steps"] == VIDEO_STEPS.split(",")
-    for k in range(0, len(frames), 8):
-        batch = frames[k:k + 8]
-        times = [round((k + i) * spacing_ms) for i in range(len(batch))]
+    assert start.status_code == 200 and start.json()["steps"] == []  # nothing revealed yet
+    assert start.json()["steps_total"] == 2
+
+    def post(jpegs: list[bytes], times: list[int]) -> dict[str, Any]:
         r = client.post("/login/face/frames", headers=h, data={"timestamps": json.dumps(times)},
-                        files=[("frames", (f"f{i}.jpg", b, "image/jpeg")) for i, b in enumerate(batch)])
+                        files=[("frames", (f"f{i}.jpg", b, "image/jpeg")) for i, b in enumerate(jpegs)])
         assert r.status_code == 200, r.text
         assert set(r.json()) >= {"state", "steps_done", "steps_total", "instruction"}
         assert "reason" not in r.json()  # the page never learns which check failed
-        if r.json()["state"] == "done":
-            break
+        return dict(r.json())
+
+    feed(jpegs_of(path), source, post, lambda a: a["steps"], lambda a: a["state"] == "done")
     return client.post("/login/face/finish", headers=h)
 
 
 def test_live_video_logs_in_and_a_replayed_photo_does_not(
-    site: tuple[TestClient, Container], video_frames: list[bytes]
+    site: tuple[TestClient, Container], video_frames: list[bytes], data_dir: Path
 ) -> None:
     client, container = site
+    video = data_dir / "video" / "webcam_blink_turns.webm"
     # register by "camera": three frontal frames from the start of the video
     r = register(client, "erin", [(f"cam{i}.jpg", video_frames[i]) for i in (0, 3, 6)], "camera")
     assert r.status_code == 201, r.text
 
-    # 1. the live video: liveness passes and the face is erin's → logged in
-    r = face_login(client, "erin", video_frames, 1000 / FPS)
-    assert r.status_code == 200, r.text
+    # 1. the reactive source (a live person): liveness passes and the face is erin's → logged in
+    r = face_login(client, "erin", ReactiveSource(index_of(video), rng(3)), video)
+    assert r.status_code == 200, container.audit.query(AuditQuery(action="liveness"))[0].details
     assert client.get("/dashboard").status_code == 200
     granted = container.audit.query(AuditQuery(action="login", decision="granted"))
     assert granted[0].subject == "erin" and granted[0].score is not None
@@ -127,12 +135,14 @@ def test_live_video_logs_in_and_a_replayed_photo_does_not(
     again = container.face_login.finish("erin", str(sid))
     assert not again.passed and "already used" in again.reason
 
-    # 2. a still photo replayed as frames (one a second, for longer than a step may take):
-    #    never passes, so a photo can enrol but cannot log in
-    r = face_login(client, "erin", [video_frames[0]] * 8, 999.0)
+    # 2. a still photo streamed as a camera would: never passes, so a photo can enrol but cannot
+    #    log in; 3. the same video replayed (it cannot react to the steps): does not pass either
+    r = face_login(client, "erin", StillSource(0), video)
     assert r.status_code == 401
     assert "live face check did not succeed" in r.json()["error"]["message"]  # no score, no reason
     assert client.get("/dashboard", follow_redirects=False).status_code == 303
     denied = container.audit.query(AuditQuery(action="login", decision="denied", subject="erin"))
     assert "has not passed (failed)" in str(denied[0].details["reason"])
+    r = face_login(client, "erin", ReplaySource(clip_of(video), 0.0), video)
+    assert r.status_code == 401
     # (right password + live person + another person's enrolled face: tests/e2e/test_browser_web.py)

@@ -8,13 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from facegate.app.bootstrap import Container
 from facegate.app.http import create_app
 from facegate.core.settings import Settings
+from facegate.research.eval.reactive import ReactiveSource, ReplaySource, StillSource
 from tests.auth_helpers import bearer, make_key
+from tests.reactive import clip_of, feed, index_of, jpegs_of, rng
 
 
 @pytest.fixture
@@ -51,32 +54,54 @@ def post_frames(
     return client.post(f"/v1/liveness/sessions/{sid}/frames", files=files, data=form)
 
 
-def test_session_frames_and_result_over_http(blink_client: TestClient, data_dir: Path) -> None:
-    video = data_dir / "video" / "talking_blinks_1.mp4"
-    r = blink_client.post("/v1/liveness/sessions")
+@pytest.fixture
+def paced_client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(
+        data_dir=tmp_path / "data", testing=True, liveness_fixed_steps="turn_left,turn_right",
+        liveness_reveal_delay_ms=(300, 900),
+    )
+    container = Container(settings)
+    key = make_key(container, "liveness", "liveness-client")
+    with TestClient(create_app(container=container), headers=bearer(key)) as c:
+        warm = c.post("/v1/liveness/sessions").json()  # load the models before timing matters
+        img = cv2.imencode(".jpg", np.zeros((64, 64, 3), np.uint8))[1].tobytes()
+        post_frames(c, warm["id"], warm["nonce"], [(img, 0)])
+        yield c
+
+
+def run_source(client: TestClient, source_of: Any, path: Path) -> dict[str, Any]:
+    r = client.post("/v1/liveness/sessions")
     assert r.status_code == 201, r.text
     body = r.json()
-    assert body["steps"] == ["blink"] and body["status"] == "pending" and len(body["nonce"]) >= 24
-    assert body["limits"]["step_time_limit_ms"] == 6000
+    assert body["steps"] == [] and body["steps_total"] == 2 and body["mode"] == "paced"
     sid, nonce = body["id"], body["nonce"]
 
-    frames = jpeg_frames(video, every=2, limit=40)
-    wrong = post_frames(blink_client, sid, "not-the-nonce", frames[:2])
-    assert wrong.status_code == 403 and wrong.json()["error"]["code"] == "forbidden"
-    status = "pending"
-    for i in range(0, len(frames), 20):
-        r = post_frames(blink_client, sid, nonce, frames[i : i + 20])
-        assert r.status_code == 200, r.text
-        status = r.json()["status"]
-        if status != "pending":
-            break
-    assert status == "passed"
-    got = blink_client.get(f"/v1/liveness/sessions/{sid}").json()
-    assert got["status"] == "passed" and got["evidence"][0]["done"] is True
-    assert "person_id" not in got and got["nonce"] is None
+    def post(jpegs: list[bytes], stamps: list[int]) -> dict[str, Any]:
+        res = post_frames(client, sid, nonce, list(zip(jpegs, stamps, strict=True)))
+        assert res.status_code == 200, res.text
+        return dict(res.json())
 
-    again = post_frames(blink_client, sid, nonce, frames[:1])
-    assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
+    return feed(jpegs_of(path), source_of(path), post, lambda a: a["steps"],
+                lambda a: a["status"] != "pending")
+
+
+def test_reactive_source_passes_over_http_and_a_replay_or_photo_does_not(
+    paced_client: TestClient, data_dir: Path
+) -> None:
+    path = data_dir / "video" / "webcam_blink_turns.webm"
+    got = run_source(paced_client, lambda p: ReactiveSource(index_of(p), rng(1)), path)
+    assert got["status"] == "passed", got["reason"]
+    assert [e["step"] for e in got["evidence"]] == ["turn_left", "turn_right"]
+    assert all(150 <= e["reaction_ms"] <= 1500 for e in got["evidence"])
+    got = run_source(paced_client, lambda p: ReplaySource(clip_of(p), 0.0), path)
+    assert got["status"] == "failed", got
+    got = run_source(paced_client, lambda p: StillSource(index_of(p).idle[0]), path)
+    assert got["status"] == "failed" and "not begun" in got["reason"], got["reason"]
+
+
+def test_offline_sessions_are_not_offered_over_http(blink_client: TestClient) -> None:
+    body = blink_client.post("/v1/liveness/sessions").json()
+    assert body["mode"] == "paced" and body["steps"] == []
 
 
 def test_bad_frame_batches_get_clear_errors(blink_client: TestClient, data_dir: Path) -> None:

@@ -39,16 +39,24 @@ def videos(data_dir: Path) -> Path:
     return d
 
 
-def test_check_prints_evidence_and_exit_codes(cli: Any, videos: Path) -> None:
-    r = cli("liveness", "check", videos / "talking_blinks_1.mp4", "--steps", "blink", "--every", "2")
+def test_check_offline_prints_evidence_and_exit_codes(cli: Any, videos: Path) -> None:
+    r = cli("liveness", "check-offline", videos / "talking_blinks_1.mp4", "--steps", "blink", "--every", "2")
     assert r.exit_code == 0, r.output
+    assert "OFFLINE" in r.output and "never accepted" in r.output
     assert "PASSED" in r.output and "1. blink: frames" in r.output and "EAR" in r.output
-    r = cli("liveness", "check", videos / "webcam_blink_turns.webm", "--steps", "right,blink", "--every", "3")
+    r = cli("liveness", "check-offline", videos / "webcam_blink_turns.webm", "--steps", "right,blink",
+            "--every", "3")
     assert r.exit_code == 1 and "FAILED" in r.output and "wrong way" in r.output
-    bad = cli("liveness", "check", videos / "talking_blinks_1.mp4", "--steps", "blink,jump", catch=True)
+    bad = cli("liveness", "check-offline", videos / "talking_blinks_1.mp4", "--steps", "blink,jump",
+              catch=True)
     assert isinstance(bad.exception, InvalidStepsError)  # run_app prints it on one line, exit 2
-    missing = cli("liveness", "check", videos / "nope.mp4")
+    missing = cli("liveness", "check-offline", videos / "nope.mp4")
     assert missing.exit_code == 2 and "cannot open video" in missing.output
+
+
+def test_live_check_refuses_a_recording(cli: Any, videos: Path) -> None:
+    r = cli("liveness", "check", videos / "talking_blinks_1.mp4")
+    assert r.exit_code == 2 and "cannot react" in r.output and "check-offline" in r.output
 
 
 def test_collect_train_and_bench_on_collected_crops(cli: Any, videos: Path, tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
 """Bank lockers end to end with the real models on the shared webcam video.
 
 The customer is registered from frames of ``video/webcam_blink_turns.webm``; access runs the real
-liveness challenge (order fixed by the test-only setting ``liveness_fixed_steps``: the order the
-person in the video happens to perform), the real identification, and the key flow. The key clock
+server-paced liveness challenge, streamed in real time by the reactive source (tests/reactive.py:
+it plays the clip's segment of each step only after the server revealed it; steps fixed to two
+turns by the test-only setting, still revealed one at a time at random moments), the real
+identification, and the key flow. A recording handed over in one piece is refused. The key clock
 is the service's injectable ``clock``. Videos are read at the kiosk rate (15 fps).
 """
 
@@ -11,20 +13,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from facegate.app.bootstrap import Container
-from facegate.core.liveness.challenge import Step
 from facegate.core.settings import Settings
 from facegate.core.store.audit import AuditQuery
 from facegate.features.lockers.capture import Recording, read_frames
 from facegate.features.lockers.rules import LockerUnavailableError
 from facegate.features.lockers.service import KeyRefusedError
+from facegate.research.eval.clips import read_video
+from facegate.research.eval.reactive import ReactiveSource, ReplaySource, Source
+from tests.reactive import clip_of, feed, index_of, rng
 
-STEPS = "blink,turn_left,turn_right"  # what webcam_blink_turns.webm shows, in this order
+
+@cache
+def clip_images(path: Path) -> tuple[Any, ...]:
+    return tuple(read_video(path)[0])
+
+STEPS = "turn_left,turn_right"
 
 
 class StepClock:
@@ -43,6 +53,7 @@ class Kiosk:
     clock: StepClock
     video: Recording
     other: Recording
+    path: Path
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +62,7 @@ def kiosk(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         data_dir=tmp_path_factory.mktemp("lockers"),
         testing=True,
         liveness_fixed_steps=STEPS,
+        liveness_reveal_delay_ms=(300, 900),
         locker_key_max_attempts=3,
     )
     c = Container(settings)
@@ -62,11 +74,30 @@ def kiosk(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         c.lockers.add_locker(n, location="Vault A", actor="test")
     c.lockers.register("C1", "Alice Customer", 12, video.frames, contact="alice@example.org",
                        actor="test")
-    yield Kiosk(c, clock, video, other)
+    c.liveness.measurer.measure(video.frames[0], 0, 0)  # load the models before timing matters
+    yield Kiosk(c, clock, video, other, data_dir / "video" / "webcam_blink_turns.webm")
     c.shutdown()
 
 
 ACCESS_FRAMES = 80  # the first 5.3 s hold the blink and both turns (the rest: more turns)
+
+
+def _live_access(k: Kiosk, source: Source | None = None, path: Path | None = None) -> Any:
+    """The kiosk page's flow: start a challenge, stream the source until decided, then access
+    with a few frames of the same clip for identification."""
+    ch = k.c.lockers.start_challenge()
+    assert ch.steps == ()  # nothing is revealed before frames stream
+    path = path or k.path
+    images = clip_images(path)
+
+    def post(items: list[Any], stamps: list[int]) -> dict[str, Any]:
+        st = k.c.lockers.add_challenge_frames(ch.id, items, stamps)
+        return {"steps": list(st.steps), "status": st.status}
+
+    src = source or ReactiveSource(index_of(path), rng(5))
+    feed(images, src, post, lambda a: a["steps"], lambda a: a["status"] != "pending")
+    ident = list(images[: 30 : 2])
+    return _access(k, ident, [round(i * 1000 / 15) for i in range(len(ident))], challenge_id=ch.id)
 
 
 def _access(k: Kiosk, frames: Any = None, stamps: Any = None, **kw: Any) -> Any:
@@ -91,7 +122,7 @@ def test_registration_stored_face_samples_and_assignment(kiosk: Kiosk) -> None:
 
 
 def test_live_customer_gets_a_key_that_opens_once(kiosk: Kiosk) -> None:
-    r = _access(kiosk)
+    r = _live_access(kiosk)
     assert r.granted, r.reason
     assert (r.customer_id, r.locker) == ("C1", 12)
     assert r.match_score is not None and r.match_score >= kiosk.c.match_threshold
@@ -118,7 +149,7 @@ def test_live_customer_gets_a_key_that_opens_once(kiosk: Kiosk) -> None:
 
 
 def test_key_is_refused_after_the_validity_window(kiosk: Kiosk) -> None:
-    r = _access(kiosk)
+    r = _live_access(kiosk)
     assert r.granted and r.key is not None, r.reason
     kiosk.clock.offset += timedelta(seconds=kiosk.c.settings.locker_key_ttl_s + 1)
     with pytest.raises(KeyRefusedError, match="expired"):
@@ -126,7 +157,7 @@ def test_key_is_refused_after_the_validity_window(kiosk: Kiosk) -> None:
 
 
 def test_wrong_key_n_times_burns_it(kiosk: Kiosk) -> None:
-    r = _access(kiosk)
+    r = _live_access(kiosk)
     assert r.granted and r.key is not None, r.reason
     n = kiosk.c.settings.locker_key_max_attempts
     for _ in range(n - 1):
@@ -137,6 +168,17 @@ def test_wrong_key_n_times_burns_it(kiosk: Kiosk) -> None:
     with pytest.raises(KeyRefusedError, match="burnt"):
         kiosk.c.lockers.open(12, r.key.key)
     assert kiosk.c.audit.count(AuditQuery(action="locker.wrong_key", decision="burnt")) == 1
+
+
+def test_a_recording_handed_over_in_one_piece_is_denied(kiosk: Kiosk) -> None:
+    """The customer's own live video, but as a file: it could not react to the paced steps."""
+    r = _access(kiosk)
+    assert not r.granted and r.key is None and r.reason.startswith("liveness check failed")
+
+
+def test_a_replayed_video_streamed_to_the_kiosk_is_denied(kiosk: Kiosk) -> None:
+    r = _live_access(kiosk, ReplaySource(clip_of(kiosk.path), 0.0))
+    assert not r.granted and r.reason.startswith("liveness check failed"), r.reason
 
 
 def test_still_photo_of_the_customer_is_denied_by_liveness(kiosk: Kiosk) -> None:
@@ -151,9 +193,9 @@ def test_still_photo_of_the_customer_is_denied_by_liveness(kiosk: Kiosk) -> None
 
 
 def test_another_person_passing_liveness_is_denied_and_audited(kiosk: Kiosk) -> None:
-    # the other clip shows natural blinks but no head turns: ask for a blink only
-    session = kiosk.c.liveness.create_session(actor="test", steps=(Step.BLINK,))
-    r = _access(kiosk, kiosk.other.frames, kiosk.other.timestamps_ms, challenge_id=session.id)
+    # another live person (expressions_d12 turns both ways) passes the challenge
+    other = kiosk.path.parent / "expressions_d12.mp4"
+    r = _live_access(kiosk, ReactiveSource(index_of(other), rng(2)), other)
     assert not r.granted and r.key is None
     assert r.reason == "face not recognised"
     entry = kiosk.c.audit.query(AuditQuery(action="locker.access", decision="denied"))[0]

@@ -26,6 +26,7 @@ from facegate.core.liveness.landmarks import FrameMeasurement
 from facegate.core.liveness.service import (
     LivenessConfig,
     LivenessService,
+    LivenessSession,
     SessionExpiredError,
     TimedFrame,
     build_liveness_config,
@@ -81,9 +82,12 @@ class ListAudit:
         self.events.append(event)
 
 
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+        self.now = T0
 
     def __call__(self) -> datetime:
         return self.now
@@ -137,28 +141,62 @@ OPEN = [frame(0.30)] * 4
 BLINK = [frame(0.30), frame(0.08), frame(0.08), frame(0.30), frame(0.30)]
 
 
-def test_random_steps_are_a_permutation_and_sessions_persist(db: Database) -> None:
-    service, _ = make_service(db, None, fixed=None)
+def live(service: LivenessService, clock: Clock, sid: str, images: list[ImageArray], start: int,
+         dt: int = 100, lag: int = 40) -> LivenessSession:
+    """Send frames captured from ``start`` ms on, received ``lag`` ms after the newest one."""
+    frames = timed(images, start, dt)
+    clock.now = T0 + timedelta(milliseconds=frames[-1].timestamp_ms + lag)
+    return service.add_frames(sid, frames)
+
+
+def pass_session(
+    service: LivenessService, clock: Clock, sid: str, person: int = 1, t: int = 0
+) -> LivenessSession:
+    """Stream a calm face (from ``t`` ms) until the (blink) step is shown, then blink 300 ms later."""
+    s = service.get_session(sid)
+    while s.current_step is None and s.status == "pending":
+        s = live(service, clock, sid, [frame(0.30, person=person)] * 3, t)
+        t += 300
+        assert t < 10000, "no step was ever revealed"
+    assert s.current_step is Step.BLINK
+    s = live(service, clock, sid, [frame(0.30, person=person)] * 3, t)
+    blink = [frame(0.30), frame(0.08), frame(0.08), frame(0.30), frame(0.30)]
+    return live(service, clock, sid, [f if person == 1 else _as(f, person) for f in blink], t + 300)
+
+
+def _as(img: ImageArray, person: int) -> ImageArray:
+    out = img.copy()
+    out[0, 2, 0] = person
+    return out
+
+
+def test_paced_steps_are_hidden_until_revealed_and_sessions_persist(db: Database) -> None:
+    clock = Clock()
+    service, _ = make_service(db, None, fixed=None, clock=clock)
     seen = set()
     for _ in range(30):
         s = service.create_session()
-        assert sorted(s.steps) == sorted(Step)
-        seen.add(s.steps)
-    assert len(seen) > 1  # 30 draws of 6 orders: all equal has probability 6 × (1/6)^30
-    other_process, _ = make_service(db, None)
+        assert s.mode == "paced" and s.steps == () and s.steps_total == 5 and s.current_step is None
+        seen.add(tuple(service.store.load(s.id).steps))
+    assert len(seen) > 1
+    other_process, _ = make_service(db, None, clock=clock)
     again = other_process.get_session(s.id)
-    assert again.nonce == s.nonce and again.steps == s.steps and again.status == "pending"
+    assert again.nonce == s.nonce and again.steps == () and again.status == "pending"
+    # calibration frames reveal nothing; the first step appears only after a random delay
+    s = live(service, clock, s.id, OPEN, 0)
+    assert s.steps == () and s.current_step is None
 
 
 def test_pass_is_bound_single_use_and_audited(db: Database, cipher: TemplateCipher) -> None:
     audit = ListAudit()
-    service, _ = make_service(db, cipher, audit=audit)
+    clock = Clock()
+    service, _ = make_service(db, cipher, audit=audit, clock=clock)
     s = service.create_session(person_id=None, actor="t")
-    s = service.add_frames(s.id, timed(OPEN))
-    assert s.status == "pending"
-    s = service.add_frames(s.id, timed(BLINK + OPEN, start=400))
+    s = pass_session(service, clock, s.id)
     assert s.status == "passed", s.reason
-    assert s.evidence[0].done and s.evidence[0].value == pytest.approx(0.08)
+    ev = s.evidence[0]
+    assert ev.done and ev.value is not None and ev.value > 0.3
+    assert ev.reaction_ms is not None and 150 <= ev.reaction_ms <= 1500
     assert s.min_similarity == pytest.approx(1.0)
     proof = service.consume_passed(s.id, actor="login")
     assert proof.embedding.model == "fake"
@@ -171,6 +209,57 @@ def test_pass_is_bound_single_use_and_audited(db: Database, cipher: TemplateCiph
     ]
 
 
+def test_offline_check_of_a_recording_is_never_accepted(db: Database) -> None:
+    clock = Clock()
+    service, _ = make_service(db, None, clock=clock)
+    s = service.check_recording(timed(OPEN + BLINK + OPEN))
+    assert s.mode == "offline" and s.status == "passed", s.reason
+    with pytest.raises(PermissionDeniedError, match="offline"):
+        service.consume_passed(s.id)
+
+
+def test_a_blink_before_the_step_could_be_seen_does_not_count(db: Database) -> None:
+    """A recording blinking on its own schedule: the blink lands before the reveal is known."""
+    clock = Clock()
+    service, _ = make_service(db, None, clock=clock)
+    s = service.create_session()
+    t = 0
+    while s.current_step is None:
+        s = live(service, clock, s.id, OPEN[:3], t)
+        t += 300
+    # frames captured 0-100 ms after the reveal already show the blink: too soon to be a reaction
+    s = live(service, clock, s.id, BLINK, t - 40, dt=30)
+    s = live(service, clock, s.id, [frame(0.30)] * 20, t + 150)
+    assert s.status == "failed" and "not begun" in (s.reason or ""), s.reason
+
+
+def test_client_clock_must_agree_with_the_server(db: Database) -> None:
+    """A batch whose frames claim to be much older than their arrival (uploaded, not streamed)."""
+    clock = Clock()
+    service, _ = make_service(db, None, clock=clock)
+    s = service.create_session()
+    live(service, clock, s.id, OPEN, 0)
+    s = live(service, clock, s.id, OPEN, 400, lag=5000)
+    assert s.status == "failed" and "clock" in (s.reason or ""), s.reason
+    t = service.create_session()
+    live(service, clock, t.id, OPEN, 0)
+    s = live(service, clock, t.id, OPEN, 400, lag=-600)  # frames "from the future"
+    assert s.status == "failed" and "after the server received" in (s.reason or ""), s.reason
+
+
+def test_same_face_compares_near_frontal_frames_only(db: Database) -> None:
+    """A strong turn (where an embedding of the same person drifts) is not compared."""
+    clock = Clock()
+    service, _ = make_service(db, None, clock=clock)
+    s = service.create_session()
+    t = 0
+    turned = [frame(0.30, yaw=70.0, person=2)] * 3  # person 2's vector stands in for the drift
+    s = live(service, clock, s.id, OPEN[:3] + turned, t)
+    s = pass_session(service, clock, s.id, t=600)
+    assert s.status == "passed", s.reason
+    assert s.min_similarity == pytest.approx(1.0)
+
+
 def test_pending_or_failed_sessions_cannot_be_consumed(db: Database) -> None:
     service, _ = make_service(db, None)
     s = service.create_session()
@@ -180,7 +269,7 @@ def test_pending_or_failed_sessions_cannot_be_consumed(db: Database) -> None:
 
 def test_bad_timestamps_are_refused_and_nothing_is_written(db: Database) -> None:
     service, _ = make_service(db, None)
-    s = service.create_session()
+    s = service.create_session(mode="offline")
     service.add_frames(s.id, timed(OPEN))  # 0..300 ms
     for stamps in ([300, 400], [250, 260], [400, 400]):
         with pytest.raises(FrameTimingError):
@@ -191,7 +280,7 @@ def test_bad_timestamps_are_refused_and_nothing_is_written(db: Database) -> None
 
 def test_another_persons_frames_mid_session_fail(db: Database, cipher: TemplateCipher) -> None:
     service, _ = make_service(db, cipher)
-    s = service.create_session()
+    s = service.create_session(mode="offline")
     service.add_frames(s.id, timed(OPEN + OPEN))
     swapped = [frame(0.30, person=2)] * 2 + [frame(0.3, person=2), frame(0.08, person=2)]
     s = service.add_frames(s.id, timed([*swapped, frame(0.3, person=2)], start=800))
@@ -200,14 +289,14 @@ def test_another_persons_frames_mid_session_fail(db: Database, cipher: TemplateC
 
 def test_second_face_fails(db: Database) -> None:
     service, _ = make_service(db, None)
-    s = service.create_session()
+    s = service.create_session(mode="offline")
     s = service.add_frames(s.id, timed([*OPEN, frame(0.3, faces=2)]))
     assert s.status == "failed" and "2 faces" in (s.reason or "")
 
 
 def test_decided_session_takes_no_more_frames(db: Database) -> None:
     service, _ = make_service(db, None)
-    s = service.create_session()
+    s = service.create_session(mode="offline")
     s = service.add_frames(s.id, timed(OPEN), final=True)
     assert s.status == "failed"
     with pytest.raises(ConflictError, match="already failed"):
@@ -231,7 +320,7 @@ def test_pass_expires(db: Database) -> None:
     clock = Clock()
     service, _ = make_service(db, None, clock=clock)
     a = service.create_session(person_id=None)
-    service.add_frames(a.id, timed(OPEN + BLINK + OPEN))
+    assert pass_session(service, clock, a.id).status == "passed"
     clock.now += timedelta(seconds=31)
     with pytest.raises(SessionExpiredError):
         service.consume_passed(a.id)
@@ -246,13 +335,14 @@ def test_pass_is_bound_to_its_person(db: Database, cipher: TemplateCipher) -> No
         s.add_all([Person(external_id=n, display_name=n) for n in ("alice", "bob")])
         s.flush()
         alice, bob = (p.id for p in s.query(Person).order_by(Person.external_id))
-    service, _ = make_service(db, cipher)
+    clock = Clock()
+    service, _ = make_service(db, cipher, clock=clock)
     sess = service.create_session(person_id=alice)
-    service.add_frames(sess.id, timed(OPEN + BLINK + OPEN))
+    pass_session(service, clock, sess.id)
     with pytest.raises(PermissionDeniedError):
         service.consume_passed(sess.id, person_id=bob)
     other = service.create_session(person_id=alice)
-    service.add_frames(other.id, timed(OPEN + BLINK + OPEN))
+    pass_session(service, clock, other.id)
     proof = service.consume_passed(other.id, person_id=alice)
     assert proof.person_id == alice
 
@@ -260,7 +350,7 @@ def test_pass_is_bound_to_its_person(db: Database, cipher: TemplateCipher) -> No
 def test_concurrent_batches_cannot_both_win(db: Database) -> None:
     service, measurer = make_service(db, None)
     other, _ = make_service(db, None)
-    s = service.create_session()
+    s = service.create_session(mode="offline")
     measurer.hook = lambda: other.add_frames(s.id, timed(OPEN))
     with pytest.raises(ConflictError):
         service.add_frames(s.id, timed(OPEN))
@@ -277,7 +367,7 @@ def test_fixed_steps_need_testing_mode() -> None:
 
 def test_frames_need_the_sessions_nonce_when_given(db: Database) -> None:
     service, _ = make_service(db, None)
-    s = service.create_session()
+    s = service.create_session(mode="offline")
     with pytest.raises(PermissionDeniedError, match="nonce"):
         service.add_frames(s.id, timed(OPEN), nonce="guess")
     assert service.add_frames(s.id, timed(OPEN), nonce=s.nonce).frame_count == 4

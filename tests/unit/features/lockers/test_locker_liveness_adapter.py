@@ -23,6 +23,11 @@ class Session:
     evidence: tuple[Any, ...] = ()
     min_similarity: float | None = None
     passive_score: float | None = None
+    instruction: str | None = None
+
+    @property
+    def steps_total(self) -> int:
+        return len(self.steps)
 
 
 @dataclass

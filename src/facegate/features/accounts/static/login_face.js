@@ -1,6 +1,8 @@
 // Login step 2: run the server's liveness challenge on live webcam frames, then finish the login.
-// Frames are JPEGs with performance.now() timestamps (ms), posted in small batches with the CSRF
-// token; the server decides everything (liveness, same face, 1:1 with the account).
+// The challenge is server-paced: each answer may reveal the next step (at a random moment), which
+// must begin within about a second and a half, so frames are streamed while they are captured:
+// JPEGs with performance.now() timestamps (ms), posted every ~0.3 s with the CSRF token. The
+// server judges timing on its own clock and decides everything (liveness, same face, 1:1).
 "use strict";
 (function () {
   const video = document.getElementById("video");
@@ -11,7 +13,7 @@
   const errorEl = document.getElementById("face-error");
   const restart = document.getElementById("restart");
   const canvas = document.createElement("canvas");
-  const FPS = 15, BATCH = 6, MAX_BATCH = 30;
+  const FPS = 15, BATCH = 4, MAX_BATCH = 10;
   let queue = [], sending = false, done = false, stream = null;
 
   function fail(message) {
@@ -30,6 +32,7 @@
     stepsEl.textContent = "Step " + Math.min((state.steps_done || 0) + 1, total) + " of " + total;
     instruction.dataset.state = state.state || "";
     instruction.dataset.step = state.step || "";
+    instruction.dataset.revealed = String((state.steps || []).length);
   }
 
   async function finish() {
@@ -47,13 +50,24 @@
     }
   }
 
+  function takeBatch() {
+    // Everything captured since the last request, thinned to MAX_BATCH frames spread evenly and
+    // always ending with the newest: the server judges timing on its clock, so frames must not
+    // pile up behind a slow answer.
+    const all = queue.splice(0, queue.length);
+    if (all.length <= MAX_BATCH) { return all; }
+    const out = [];
+    for (let i = 0; i < MAX_BATCH; i++) { out.push(all[Math.round((all.length - 1) * i / (MAX_BATCH - 1))]); }
+    return out;
+  }
+
   async function flush() {
-    // One request at a time, at most MAX_BATCH frames each; frames captured meanwhile wait.
+    // One request at a time; frames captured meanwhile wait for the next one.
     if (sending || done) { return; }
     sending = true;
     try {
       while (!done && queue.length >= BATCH) {
-        const batch = queue.splice(0, MAX_BATCH);
+        const batch = takeBatch();
         const form = new FormData();
         form.append("timestamps", JSON.stringify(batch.map(function (f) { return f.t; })));
         batch.forEach(function (f, i) { form.append("frames", f.blob, "frame-" + i + ".jpg"); });

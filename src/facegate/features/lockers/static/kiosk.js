@@ -4,18 +4,12 @@
 "use strict";
 
 const CAPTURE_FPS = 15;
-const BATCH = 6;  // send when this many frames wait (one request at a time)
-const MAX_BATCH = 30;  // at most this many frames per request
-const MAX_ACCESS_SECONDS = 25;  // the server's challenge time limit decides before this
+const BATCH = 4;  // send when this many frames wait (one request at a time)
+const MAX_BATCH = 10;  // at most this many frames per request (a backlog is thinned)
+const MAX_ACCESS_SECONDS = 60;  // the server decides before this (5 paced steps take up to ~35 s)
 const KEEP_EVERY = 8;  // one frame in 8 (about 2 a second) is kept for identification
 const MAX_ID_FRAMES = 9;
 const REGISTER_SECONDS = 3;
-const STEP_TEXT = {
-  blink: "Blink",
-  turn_left: "Turn your head to your left, then back",
-  turn_right: "Turn your head to your right, then back",
-};
-
 function $(id) { return document.getElementById(id); }
 
 function say(text, isError) {
@@ -95,8 +89,9 @@ async function runAccess(video) {
     const ch = await fetch("/v1/lockers/access/challenge", { method: "POST", headers: KIOSK });
     if (!ch.ok) throw new Error(await errorText(ch));
     const challenge = await ch.json();
-    const steps = challenge.steps.map((s) => STEP_TEXT[s] || s);
-    $("instructions").textContent = "Please: " + steps.join(" → ");
+    // Server-paced: no step is known yet; each answer may reveal the next one (at a random
+    // moment), to be started at once. Frames are streamed while captured (server clock).
+    $("instructions").textContent = "Look at the camera…";
     if (!video.srcObject) await startCamera(video);
     let state = { status: "pending", steps_done: 0 };
     let failure = null;
@@ -108,7 +103,11 @@ async function runAccess(video) {
       sending = true;
       try {
         while (state.status === "pending" && !failure && queue.length >= BATCH) {
-          const batch = queue.splice(0, MAX_BATCH);
+          // everything captured since the last request, thinned evenly to MAX_BATCH frames and
+          // ending with the newest (the server judges timing on its own clock)
+          const all = queue.splice(0, queue.length);
+          const batch = all.length <= MAX_BATCH ? all : Array.from({ length: MAX_BATCH },
+            (_, i) => all[Math.round((all.length - 1) * i / (MAX_BATCH - 1))]);
           const form = new FormData();
           batch.forEach((f, i) => form.append("frames", f.blob, `frame${i}.jpg`));
           form.append("timestamps_ms", batch.map((f) => f.t).join(","));
@@ -116,8 +115,11 @@ async function runAccess(video) {
           const r = await fetch(url, { method: "POST", body: form, headers: KIOSK });
           if (!r.ok) { failure = new Error(await errorText(r)); return; }
           state = await r.json();
-          $("instructions").textContent =
-            `Please: ${steps.join(" → ")} (${state.steps_done}/${steps.length} done)`;
+          const now = state.instruction || "Look at the camera…";
+          $("instructions").textContent = `${now} (${state.steps_done}/${state.steps_total} done)`;
+          $("instructions").dataset.step = (state.instruction && state.steps.length)
+            ? state.steps[state.steps.length - 1] : "";
+          $("instructions").dataset.revealed = String(state.steps.length);
         }
       } catch (e) {
         failure = e;

@@ -1,7 +1,7 @@
 """CompreFace-compatible API: a stable ``image_id`` (UUID) per stored face sample.
 
 Revision ID: 0012_compat
-Revises: 0007_search_partitions
+Revises: 0011_liveness_paced
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from facegate.core.store.db import UTCDateTime
 
 revision = "0012_compat"
-down_revision = "0010_rate_limits"
+down_revision = "0011_liveness_paced"
 branch_labels = None
 depends_on = None
 
