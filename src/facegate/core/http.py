@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request, UploadFile
 
+from facegate.core.auth.principal import Principal
 from facegate.core.errors import FaceGateError, ImageTooLargeError
 
 
@@ -18,6 +19,17 @@ def get_container(request: Request) -> Any:
 
 
 ContainerDep = Annotated[Any, Depends(get_container)]
+
+
+def principal_of(request: Request) -> Principal | None:
+    """The authenticated caller the authentication layer put on the request (None: none yet).
+
+    Services treat None as an unauthenticated, non-admin caller of every group."""
+    value = getattr(request.state, "principal", None)
+    return value if isinstance(value, Principal) else None
+
+
+PrincipalDep = Annotated[Principal | None, Depends(principal_of)]
 
 
 async def read_upload(upload: UploadFile, max_bytes: int) -> bytes:
@@ -66,6 +78,9 @@ HTTP_STATUS: dict[str, int] = {
     "locker_unavailable": 409,
     "speed_data": 400,
     "anchor_unavailable": 400,
+    "invalid_group_name": 422,
+    "group_not_empty": 409,
+    "duplicate_face": 409,
     "actuator_error": 502,  # the lock controller failed: a gateway error, not the caller's
 }
 

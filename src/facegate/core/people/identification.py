@@ -6,42 +6,76 @@ Search backends (``TemplateSearch``):
   reloaded when the store's gallery revision moved (another worker changed it). The revision check
   is one primary-key lookup per search.
 - ``PgVectorSearch`` (PostgreSQL): pgvector's cosine distance ``<=>`` over the HNSW index.
+
+Groups: every search can be limited to the people of some groups (``groups``; None: everyone). The
+memory backend scores only the rows of those groups (``GalleryIndex`` keeps one mask per group).
+pgvector 0.6 filters HNSW results only after the graph walk, so a small selection would come back
+short: when the groups hold at most ``exact_max`` people the search is an exact scan of their rows
+(found through the ``person_groups`` index), otherwise the HNSW walk with a membership filter,
+falling back to the exact scan when the filter left fewer than ``k`` rows. Measured in
+docs/benchmarks.md (1:N in a group). Callers' credentials (``Principal.groups``) limit the groups
+a request may name (``allowed_groups``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
+from facegate.core.auth.principal import Principal
 from facegate.core.domain import AnalyzedFace, AuditEvent, Candidate, FloatArray, Identification, ImageArray
-from facegate.core.errors import FaceGateError, NoFaceError, NotFoundError
+from facegate.core.errors import FaceGateError, NoFaceError, NotFoundError, PermissionDeniedError
 from facegate.core.matching.index import GalleryIndex, Hit
 from facegate.core.matching.similarity import cosine_similarity
+from facegate.core.store import groups as group_store
 from facegate.core.store import people as store
 from facegate.core.store.audit import AuditLog
 from facegate.core.store.crypto import TemplateCipher
 from facegate.core.store.db import Database
+from facegate.core.store.models import Group, PersonGroup
 from facegate.core.vision.images import ImageLimits, decode_labeled
 from facegate.core.vision.pipeline import FaceChoice, FacePipeline
 
 DEFAULT_TOP_K = 5
+DEFAULT_EXACT_MAX = 20_000
+Groups = frozenset[str] | None
+
+
+def allowed_groups(requested: Groups, principal: Principal | None) -> Groups:
+    """The groups a request searches: the ones it names, within the credential's groups.
+
+    Naming a group outside ``principal.groups`` is refused (403); naming none searches every
+    group the credential may see (None: all)."""
+    limit = principal.groups if principal is not None else None
+    if requested is None:
+        return limit
+    if limit is not None and not requested <= limit:
+        outside = ", ".join(sorted(requested - limit))
+        raise PermissionDeniedError(f"this credential may not use group(s): {outside}")
+    return requested
 
 
 class TemplateSearch(Protocol):
     """Finds the most similar enrolled people (mean templates) for probe embeddings."""
 
-    def search(self, vectors: FloatArray, model: str, k: int) -> list[list[Hit]]: ...
+    def search(
+        self, vectors: FloatArray, model: str, k: int, groups: Groups = None
+    ) -> list[list[Hit]]: ...
 
     def note_upsert(
         self, model: str, person_id: int, external_id: str, display_name: str,
-        vector: FloatArray, revision: int,
+        vector: FloatArray, revision: int, groups: frozenset[str] | None = None,
     ) -> None: ...
 
     def note_remove(self, model: str, person_id: int, revision: int) -> None: ...
+
+    def note_groups(
+        self, model: str, person_id: int, groups: frozenset[str], revision: int
+    ) -> None: ...
 
 
 class MemorySearch:
@@ -60,23 +94,26 @@ class MemorySearch:
             revision = store.current_revision(s, model)
             if revision != index.revision:
                 rows = store.load_gallery(s, self.cipher, model)
+                member = group_store.groups_of_people(s)
                 index.replace_all(
                     rows.person_ids, rows.external_ids, rows.display_names, rows.vectors,
-                    rows.revision,
+                    rows.revision, [member.get(int(p), frozenset()) for p in rows.person_ids],
                 )
                 self.reloads += 1
         return index
 
-    def search(self, vectors: FloatArray, model: str, k: int) -> list[list[Hit]]:
-        return self.gallery(model).search(vectors, k)
+    def search(
+        self, vectors: FloatArray, model: str, k: int, groups: Groups = None
+    ) -> list[list[Hit]]:
+        return self.gallery(model).search(vectors, k, groups)
 
     def note_upsert(
         self, model: str, person_id: int, external_id: str, display_name: str,
-        vector: FloatArray, revision: int,
+        vector: FloatArray, revision: int, groups: frozenset[str] | None = None,
     ) -> None:
         index = self._galleries.get(model)
         if index is not None and index.revision == revision - 1:
-            index.upsert(person_id, external_id, display_name, vector)
+            index.upsert(person_id, external_id, display_name, vector, groups)
             index.revision = revision
 
     def note_remove(self, model: str, person_id: int, revision: int) -> None:
@@ -85,43 +122,101 @@ class MemorySearch:
             index.remove(person_id)
             index.revision = revision
 
+    def note_groups(
+        self, model: str, person_id: int, groups: frozenset[str], revision: int
+    ) -> None:
+        index = self._galleries.get(model)
+        if index is not None and index.revision == revision - 1:
+            index.set_groups(person_id, groups)
+            index.revision = revision
+
 
 class PgVectorSearch:
     """pgvector HNSW search (cosine) on PostgreSQL; nothing is kept in memory."""
 
-    def __init__(self, db: Database, ef_search: int = 400) -> None:
+    def __init__(self, db: Database, ef_search: int = 400, exact_max: int = DEFAULT_EXACT_MAX) -> None:
         self.db = db
         self.ef_search = ef_search
+        self.exact_max = exact_max
+        self.exact_scans = 0  # searches answered by the exact scan of a group's rows
 
-    def search(self, vectors: FloatArray, model: str, k: int) -> list[list[Hit]]:
+    def search(
+        self, vectors: FloatArray, model: str, k: int, groups: Groups = None
+    ) -> list[list[Hit]]:
         q = np.asarray(vectors, dtype=np.float32)
         if q.ndim == 1:
             q = q.reshape(1, -1)
         dim = int(q.shape[1])
-        stmt = text(
-            f"SELECT p.id, p.external_id, p.display_name, "
-            f"1 - (v.embedding::vector({dim}) <=> CAST(:q AS vector({dim}))) AS similarity "
-            "FROM template_search_vectors v JOIN people p ON p.id = v.person_id "
-            f"WHERE v.dim = {dim} AND v.model = :model "
-            f"ORDER BY v.embedding::vector({dim}) <=> CAST(:q AS vector({dim})) LIMIT :k"
-        )
         out = []
         with self.db.session() as s:
-            s.execute(text(f"SET LOCAL hnsw.ef_search = {max(int(self.ef_search), k)}"))
+            gids: list[int] = []
+            exact = False
+            if groups is not None:
+                gids = list(s.scalars(select(Group.id).where(Group.name.in_(sorted(groups)))))
+                if not gids:
+                    return [[] for _ in range(q.shape[0])]
+                exact = self._members(s, gids) <= self.exact_max
+            ef = max(int(self.ef_search), k)
+            s.execute(text(f"SET LOCAL hnsw.ef_search = {ef}"))
             for row in q:
-                literal = "[" + ",".join(f"{float(x):.8g}" for x in row) + "]"
-                rows = s.execute(stmt, {"q": literal, "model": model, "k": k}).all()
+                params = {"q": _literal(row), "model": model, "k": k, "gids": gids}
+                rows = [] if exact else s.execute(_pg_query(dim, bool(gids), False), params).all()
+                if gids and len(rows) < k:
+                    rows = s.execute(_pg_query(dim, True, True), params).all()
+                    self.exact_scans += 1
                 out.append([Hit(int(r[0]), r[1], r[2], float(r[3])) for r in rows])
         return out
 
+    @staticmethod
+    def _members(s: Any, gids: list[int]) -> int:
+        stmt = select(func.count(func.distinct(PersonGroup.person_id))).where(
+            PersonGroup.group_id.in_(gids)
+        )
+        return int(s.scalar(stmt) or 0)
+
     def note_upsert(
         self, model: str, person_id: int, external_id: str, display_name: str,
-        vector: FloatArray, revision: int,
+        vector: FloatArray, revision: int, groups: frozenset[str] | None = None,
     ) -> None:
         """Nothing to do: the search vector row was written in the enrolment transaction."""
 
     def note_remove(self, model: str, person_id: int, revision: int) -> None:
         """Nothing to do: the row went with the person (cascade)."""
+
+    def note_groups(
+        self, model: str, person_id: int, groups: frozenset[str], revision: int
+    ) -> None:
+        """Nothing to do: memberships are read by every search."""
+
+
+def _literal(row: np.ndarray) -> str:
+    return "[" + ",".join(f"{float(x):.8g}" for x in row) + "]"
+
+
+def _pg_query(dim: int, filtered: bool, exact: bool) -> Any:
+    """Top-k by cosine distance: over the HNSW graph (``exact`` False; ``filtered`` adds the
+    membership filter on its output) or an exact scan of the members' rows (a materialised
+    CTE, so the planner cannot turn it back into a short filtered graph walk)."""
+    dist = f"v.embedding::vector({dim}) <=> CAST(:q AS vector({dim}))"
+    member = (
+        "v.person_id IN (SELECT pg.person_id FROM person_groups pg "
+        "WHERE pg.group_id = ANY(:gids))"
+    )
+    where = f"v.dim = {dim} AND v.model = :model"
+    if exact:
+        return text(
+            f"WITH c AS MATERIALIZED (SELECT v.person_id, {dist} AS d FROM template_search_vectors v "
+            f"WHERE {where} AND {member}) "
+            "SELECT p.id, p.external_id, p.display_name, 1 - c.d FROM c JOIN people p "
+            "ON p.id = c.person_id ORDER BY c.d LIMIT :k"
+        )
+    if filtered:
+        where += f" AND {member}"
+    return text(
+        f"SELECT p.id, p.external_id, p.display_name, 1 - ({dist}) AS similarity "
+        f"FROM template_search_vectors v JOIN people p ON p.id = v.person_id "
+        f"WHERE {where} ORDER BY {dist} LIMIT :k"
+    )
 
 
 @dataclass(frozen=True)
@@ -169,31 +264,56 @@ class IdentificationService:
 
     # ---- 1:N -------------------------------------------------------------------------------
     def identify_image(
-        self, image: ImageArray, actor: str | None = None, audit: bool = True
+        self,
+        image: ImageArray,
+        actor: str | None = None,
+        audit: bool = True,
+        groups: Groups = None,
     ) -> list[Identification]:
-        """Every face of the image: best person, or unknown below the threshold, + top-k."""
+        """Every face of the image: best person of ``groups`` (None: everyone), or unknown below
+        the threshold, + top-k."""
         faces = [f for f in self.pipeline.analyze(image).faces if f.embedding is not None]
-        results = self.identify_faces(faces)
+        results = self.identify_faces(faces, groups)
         if audit:
-            self._audit_identify(results, actor)
+            self._audit_identify(results, actor, groups)
         return results
 
     def identify_bytes(
-        self, data: bytes, label: str = "image", actor: str | None = None
+        self,
+        data: bytes,
+        label: str = "image",
+        actor: str | None = None,
+        groups: Groups = None,
+        principal: Principal | None = None,
     ) -> list[Identification]:
-        return self.identify_image(decode_labeled(data, self.limits, label), actor)
+        """Decode and identify among ``groups`` limited by the caller's ``principal``."""
+        scoped = self.request_groups(groups, principal)
+        image = decode_labeled(data, self.limits, label)
+        return self.identify_image(image, principal.name if principal else actor, groups=scoped)
 
-    def identify_faces(self, faces: Sequence[AnalyzedFace]) -> list[Identification]:
+    def request_groups(self, groups: Groups, principal: Principal | None) -> Groups:
+        """``allowed_groups`` + every named group must exist (404 otherwise)."""
+        scoped = allowed_groups(groups, principal)
+        if groups is not None:
+            with self.db.session() as s:
+                group_store.resolve_groups(s, groups)
+        return scoped
+
+    def identify_faces(
+        self, faces: Sequence[AnalyzedFace], groups: Groups = None
+    ) -> list[Identification]:
         """Identify already analysed faces (embeddings of this pipeline's model)."""
         if not faces:
             return []
         vectors = np.stack([f.embedding.vector for f in faces if f.embedding is not None])
-        hits = self.search.search(vectors, self.model, self.top_k)
+        hits = self.search.search(vectors, self.model, self.top_k, groups)
         return [self._identification(f, h) for f, h in zip(faces, hits, strict=True)]
 
-    def identify_vectors(self, vectors: FloatArray, k: int | None = None) -> list[list[Hit]]:
-        """Raw top-k search for embeddings (benchmarks, evaluation)."""
-        return self.search.search(vectors, self.model, k or self.top_k)
+    def identify_vectors(
+        self, vectors: FloatArray, k: int | None = None, groups: Groups = None
+    ) -> list[list[Hit]]:
+        """Raw top-k search for embeddings (benchmarks, evaluation, duplicate checks)."""
+        return self.search.search(vectors, self.model, k or self.top_k, groups)
 
     def _identification(self, face: AnalyzedFace, hits: list[Hit]) -> Identification:
         candidates = tuple(
@@ -203,10 +323,13 @@ class IdentificationService:
         best = candidates[0] if candidates and hits[0].similarity >= self.threshold else None
         return Identification(face=face, best=best, candidates=candidates, threshold=self.threshold)
 
-    def _audit_identify(self, results: list[Identification], actor: str | None) -> None:
+    def _audit_identify(
+        self, results: list[Identification], actor: str | None, groups: Groups
+    ) -> None:
+        scope = sorted(groups) if groups is not None else None
         if not results:
             self.audit.record(
-                AuditEvent("identify", "no_face", actor=actor, details={"faces": 0})
+                AuditEvent("identify", "no_face", actor=actor, details={"faces": 0, "groups": scope})
             )
             return
         for i, r in enumerate(results):
@@ -224,17 +347,25 @@ class IdentificationService:
                         "threshold": r.threshold,
                         "nearest": top.external_id if top else None,
                         "box": r.face.face.box.as_list(),
+                        "groups": scope,
                     },
                 )
             )
 
     # ---- 1:1 -------------------------------------------------------------------------------
     def verify(
-        self, external_id: str, image: ImageArray, actor: str | None = None, audit: bool = True
+        self,
+        external_id: str,
+        image: ImageArray,
+        actor: str | None = None,
+        audit: bool = True,
+        groups: Groups = None,
     ) -> Verification:
-        """Compare the largest face of the image with the person's mean template."""
+        """Compare the largest face of the image with the person's mean template.
+
+        ``groups``: the person must belong to one of them (else 404, as for an unknown id)."""
         try:
-            result = self._verify(external_id, image)
+            result = self._verify(external_id, image, groups)
         except FaceGateError as exc:
             if audit:
                 self.audit.record(
@@ -251,19 +382,30 @@ class IdentificationService:
                     subject=external_id,
                     score=result.similarity,
                     details={"threshold": result.threshold, "faces_found": result.faces_found,
-                             "model": result.model},
+                             "model": result.model,
+                             "groups": sorted(groups) if groups is not None else None},
                 )
             )
         return result
 
     def verify_bytes(
-        self, external_id: str, data: bytes, label: str = "image", actor: str | None = None
+        self,
+        external_id: str,
+        data: bytes,
+        label: str = "image",
+        actor: str | None = None,
+        groups: Groups = None,
+        principal: Principal | None = None,
     ) -> Verification:
-        return self.verify(external_id, decode_labeled(data, self.limits, label), actor)
+        scoped = self.request_groups(groups, principal)
+        image = decode_labeled(data, self.limits, label)
+        return self.verify(external_id, image, principal.name if principal else actor, groups=scoped)
 
-    def _verify(self, external_id: str, image: ImageArray) -> Verification:
+    def _verify(self, external_id: str, image: ImageArray, groups: Groups = None) -> Verification:
         with self.db.session() as s:
             person = store.get_person(s, external_id)
+            if groups is not None and not group_store.groups_of_person(s, person.id) & groups:
+                raise NotFoundError(f"no person with id '{external_id}'")  # as if unknown
             mean = store.mean_vector(s, self.cipher, person.id, self.model)
             name = person.display_name
         if mean is None:

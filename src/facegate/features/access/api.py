@@ -52,8 +52,9 @@ async def stream(websocket: WebSocket) -> None:
             bearer_of(websocket.headers.get("authorization")),
             websocket.headers.get("x-api-key"),
         )
+        groups = await run_in_threadpool(container.stream_auth.devices.admitted_groups, actor)
         access = await run_in_threadpool(lambda: container.access)  # first use loads the models
-        await websocket.send_json(hello_message(actor, access.options.required_frames))
+        await websocket.send_json(hello_message(actor, access.options.required_frames, groups))
     except AuthError as exc:
         with suppress(WebSocketDisconnect, RuntimeError):
             await websocket.send_json(error_message(exc.code, exc.message))
@@ -63,7 +64,7 @@ async def stream(websocket: WebSocket) -> None:
         return
     loop = StreamLoop(
         _StarletteSocket(websocket),
-        access.open_session(actor),
+        access.open_session(actor, groups),
         container.settings.stream_max_frame_bytes,
         _workers(websocket, container.settings.stream_workers),
     )

@@ -55,11 +55,39 @@ def client(
 
 
 def devices_add(name: Annotated[str, typer.Argument(help="Device name, e.g. front-door")]) -> None:
-    """Register a device and print its token once (only its hash is stored)."""
+    """Register a device and print its token once (only its hash is stored).
+
+    A new device admits no group: it denies everyone (reason no_groups) until
+    `facegate devices groups NAME GROUP,...` names the groups of people it lets in."""
     c = _store()
     device, token = c.devices.create(name)
     c.audit.record(AuditEvent(action="device.add", decision="ok", actor="cli", subject=device.name))
     typer.echo(f"device {device.name} added; its token (shown only now): {token}")
+    typer.echo(f"it admits nobody until you run: facegate devices groups {device.name} GROUP,...")
+
+
+def devices_groups(
+    name: Annotated[str, typer.Argument(help="Device name")],
+    groups: Annotated[
+        str | None, typer.Argument(help="Groups it admits, comma-separated (omit to show them)")
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Admit no group (deny everyone)")] = False,
+) -> None:
+    """Show or set the groups of people a door/camera admits (replaces the previous list)."""
+    from facegate.core.store.groups import parse_groups
+
+    c = _store()
+    if groups is None and not clear:
+        current = sorted(c.devices.store.groups_of(name))
+        typer.echo(f"{name} admits: {', '.join(current) or 'no group (denies everyone)'}")
+        return
+    if groups is not None and clear:
+        raise fail("give groups or --clear, not both")
+    wanted = frozenset() if clear else parse_groups(groups) or frozenset()
+    device = c.devices.store.set_groups(name, wanted)
+    c.audit.record(AuditEvent(action="device.groups", decision="ok", actor="cli", subject=name,
+                              details={"groups": list(device.groups)}))
+    typer.echo(f"{name} admits: {', '.join(device.groups) or 'no group (denies everyone)'}")
 
 
 def devices_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
@@ -72,6 +100,7 @@ def devices_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
                     "name": d.name,
                     "created_at": d.created_at.isoformat(),
                     "last_seen_at": d.last_seen_at.isoformat() if d.last_seen_at else None,
+                    "groups": list(d.groups),
                 }
                 for d in rows
             ]
@@ -79,7 +108,9 @@ def devices_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
         return
     for d in rows:
         seen = d.last_seen_at.strftime("%Y-%m-%d %H:%M:%S") if d.last_seen_at else "never"
-        typer.echo(f"{d.name}  created {d.created_at:%Y-%m-%d %H:%M:%S}  last seen {seen}")
+        admits = ",".join(d.groups) or "nobody (no group)"
+        typer.echo(f"{d.name}  created {d.created_at:%Y-%m-%d %H:%M:%S}  last seen {seen}  "
+                   f"admits {admits}")
     if not rows:
         typer.echo("no devices")
 
@@ -121,6 +152,7 @@ def register(app: typer.Typer) -> None:
     devices_app.command("add")(devices_add)
     devices_app.command("list")(devices_list)
     devices_app.command("remove")(devices_remove)
+    devices_app.command("groups")(devices_groups)
     log_app.command("tail")(log_tail)
     app.add_typer(devices_app, name="devices")
     app.add_typer(log_app, name="log")

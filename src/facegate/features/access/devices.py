@@ -22,6 +22,7 @@ from facegate.features.access.decisions import AuditSink
 from facegate.features.access.models import Device
 
 TOKEN_PREFIX = "fgd_"
+DEVICE_ACTOR_PREFIX = "device:"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
@@ -45,6 +46,12 @@ class DeviceStore(Protocol):
     def remove(self, name: str) -> None:
         """Delete; ``NotFoundError`` if there is no such device."""
         ...
+
+    def groups_of(self, name: str) -> frozenset[str]:
+        """The groups of people the device admits (empty: nobody)."""
+        ...
+
+    def set_groups(self, name: str, groups: frozenset[str]) -> Device: ...
 
 
 class InvalidDeviceNameError(FaceGateError):
@@ -71,6 +78,13 @@ class DeviceRegistry:
             )
         token = new_token()
         return self.store.add(name, hash_token(token)), token
+
+    def admitted_groups(self, actor: str) -> frozenset[str] | None:
+        """The groups a stream of ``actor`` admits: a device's own (empty until an administrator
+        sets them); the operator's API key admits every group (None)."""
+        if actor.startswith(DEVICE_ACTOR_PREFIX):
+            return self.store.groups_of(actor[len(DEVICE_ACTOR_PREFIX):])
+        return None
 
     def authenticate(self, token: str) -> Device:
         digest = hash_token(token)
@@ -105,7 +119,7 @@ class StreamAuthenticator:
             return "api-key"
         if bearer:
             if bearer.startswith(TOKEN_PREFIX):
-                return f"device:{self.devices.authenticate(bearer).name}"
+                return DEVICE_ACTOR_PREFIX + self.devices.authenticate(bearer).name
             if self._api_key is not None and hmac.compare_digest(bearer.encode(), self._api_key):
                 return "api-key"
             raise AuthError("invalid device token")

@@ -1,6 +1,7 @@
 """Stream devices (cameras, door controllers) and their token hashes; ``SqlDeviceStore``.
 
-Migration: ``versions/0003_devices.py``. Only the SHA-256 of a token is stored (see
+Migrations: ``versions/0003_devices.py``, ``0009_groups.py`` (``device_groups``: the groups of
+people a device admits; none for a new device). Only the SHA-256 of a token is stored (see
 ``facegate.features.access.devices``).
 """
 
@@ -9,13 +10,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Integer, String, delete, select
+from sqlalchemy import ForeignKey, Integer, PrimaryKeyConstraint, String, delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from facegate.core.errors import ConflictError, NotFoundError
+from facegate.core.store import groups as group_store
 from facegate.core.store.db import Base, Database, utcnow
+from facegate.core.store.models import Group
 
 log = logging.getLogger("facegate.core.store.devices")
 
@@ -28,6 +32,7 @@ class Device:
     name: str
     created_at: datetime
     last_seen_at: datetime | None = None
+    groups: tuple[str, ...] = ()  # the groups of people it admits (none: nobody)
 
 
 class DeviceRecord(Base):
@@ -40,8 +45,27 @@ class DeviceRecord(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(default=None, nullable=True)
 
 
-def _device(r: DeviceRecord) -> Device:
-    return Device(id=r.id, name=r.name, created_at=r.created_at, last_seen_at=r.last_seen_at)
+class DeviceGroupRecord(Base):
+    __tablename__ = "device_groups"
+    __table_args__ = (PrimaryKeyConstraint("device_id", "group_id", name="pk_device_groups"),)
+
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+
+
+def _device(r: DeviceRecord, groups: tuple[str, ...] = ()) -> Device:
+    return Device(id=r.id, name=r.name, created_at=r.created_at, last_seen_at=r.last_seen_at,
+                  groups=groups)
+
+
+def _groups_of(s: Any, device_id: int) -> tuple[str, ...]:
+    rows = s.scalars(
+        select(Group.name)
+        .join(DeviceGroupRecord, DeviceGroupRecord.group_id == Group.id)
+        .where(DeviceGroupRecord.device_id == device_id)
+        .order_by(Group.name)
+    ).all()
+    return tuple(rows)
 
 
 class SqlDeviceStore:
@@ -79,7 +103,31 @@ class SqlDeviceStore:
 
     def list_devices(self) -> list[Device]:
         with self.db.session() as s:
-            return [_device(r) for r in s.scalars(select(DeviceRecord).order_by(DeviceRecord.name))]
+            rows = s.scalars(select(DeviceRecord).order_by(DeviceRecord.name)).all()
+            return [_device(r, _groups_of(s, r.id)) for r in rows]
+
+    def groups_of(self, name: str) -> frozenset[str]:
+        """The groups the device admits (empty for a new device); ``NotFoundError`` if unknown."""
+        with self.db.session() as s:
+            return frozenset(_groups_of(s, self._get(s, name).id))
+
+    def set_groups(self, name: str, groups: frozenset[str]) -> Device:
+        """Replace the groups the device admits (every group must exist)."""
+        with self.db.session(write=True) as s:
+            row = self._get(s, name)
+            found = group_store.resolve_groups(s, groups)
+            s.execute(delete(DeviceGroupRecord).where(DeviceGroupRecord.device_id == row.id))
+            for g in found:
+                s.add(DeviceGroupRecord(device_id=row.id, group_id=g.id))
+            s.flush()
+            return _device(row, _groups_of(s, row.id))
+
+    @staticmethod
+    def _get(s: Any, name: str) -> DeviceRecord:
+        row = s.scalar(select(DeviceRecord).where(DeviceRecord.name == name))
+        if row is None:
+            raise NotFoundError(f"no device named {name!r}")
+        return row
 
     def remove(self, name: str) -> None:
         with self.db.session() as s:

@@ -147,6 +147,7 @@ class Enroller(Protocol):
         source: str = "upload",
         actor: str | None = None,
         session_hook: Any = None,
+        options: Any = None,
     ) -> Any: ...
 
     def remove_person(self, external_id: str, actor: str | None = None) -> Any: ...
@@ -420,8 +421,12 @@ class LockerService:
         actor: str | None = None,
         on_check: Callable[[int], None] | None = None,
     ) -> RegistrationResult:
-        """Enrol the customer's face from frames and assign the locker, all or nothing."""
-        from facegate.core.people.enrollment import EnrollImage, EnrollMode
+        """Enrol the customer's face from frames and assign the locker, all or nothing.
+
+        The person joins the group ``customers`` (the kiosk searches only it); a face already
+        enrolled there as another customer is refused (409 ``duplicate_face``, naming nobody)."""
+        from facegate.core.people.enrollment import EnrollImage, EnrollMode, EnrollOptions
+        from facegate.core.store.groups import CUSTOMERS_GROUP
 
         customer_id = _text(customer_id, "customer id")
         name = _text(name, "name")
@@ -459,6 +464,7 @@ class LockerService:
                 source="camera",
                 actor=actor,
                 session_hook=hook,
+                options=EnrollOptions(groups=frozenset({CUSTOMERS_GROUP}), create_groups=True),
             )
         except FaceGateError as exc:
             self._record_refusal("locker.register", exc, actor, number, customer_id)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from facegate.core.http import ContainerDep, read_upload
-from facegate.core.people.enrollment import EnrollMode
+from facegate.core.http import ContainerDep, PrincipalDep, read_upload
+from facegate.core.people.enrollment import EnrollMode, EnrollOptions
+from facegate.core.store.groups import parse_groups
 from facegate.features.faces.schemas import EnrollmentOut, PeopleOut, PersonOut
 
 router = APIRouter(prefix="/v1/people", tags=["people"])
 ACTOR = "api"
+DUPLICATE_HELP = "Administrators only: enrol even if the face matches another person (audited)"
 
 
 async def _files(container: ContainerDep, images: list[UploadFile]) -> list[tuple[str, bytes]]:
@@ -24,12 +26,21 @@ async def create_person(
     external_id: str = Form(..., min_length=1, max_length=200, description="Username, customer id, …"),
     display_name: str | None = Form(None, max_length=200),
     images: list[UploadFile] = File(default=[], description="Images with exactly one face each"),
+    group: list[str] | None = Form(
+        None, description="Groups to join (repeat or comma list); default: 'default'"
+    ),
+    allow_duplicate: bool = Form(False, description=DUPLICATE_HELP),
+    principal: PrincipalDep = None,
 ) -> EnrollmentOut:
-    """Create a person (409 if the id exists) and enrol the given images (422 if none is usable)."""
+    """Create a person (409 if the id exists) and enrol the given images (422 if none is usable;
+    409 ``duplicate_face`` if the face is already enrolled as another person of the groups)."""
+    options = EnrollOptions(parse_groups(group), principal, allow_duplicate)
     files = await _files(container, images)
     result = await run_in_threadpool(
-        container.enrollment.enroll_bytes, external_id, files, display_name,
-        mode=EnrollMode.CREATE, source="upload", actor=ACTOR,
+        lambda: container.enrollment.enroll_bytes(
+            external_id, files, display_name, mode=EnrollMode.CREATE, source="upload",
+            actor=ACTOR, options=options,
+        )
     )
     return EnrollmentOut.of(result)
 
@@ -62,11 +73,17 @@ async def add_faces(
     container: ContainerDep,
     external_id: str,
     images: list[UploadFile] = File(..., description="Images with exactly one face each"),
+    allow_duplicate: bool = Form(False, description=DUPLICATE_HELP),
+    principal: PrincipalDep = None,
 ) -> EnrollmentOut:
-    """Add samples to an existing person (404 if unknown); the mean template is recomputed."""
+    """Add samples to an existing person (404 if unknown); the mean template is recomputed. A face
+    matching another person of the person's groups is refused (409 ``duplicate_face``)."""
+    options = EnrollOptions(None, principal, allow_duplicate)
     files = await _files(container, images)
     result = await run_in_threadpool(
-        container.enrollment.enroll_bytes, external_id, files, None,
-        mode=EnrollMode.ADD, source="upload", actor=ACTOR,
+        lambda: container.enrollment.enroll_bytes(
+            external_id, files, None, mode=EnrollMode.ADD, source="upload", actor=ACTOR,
+            options=options,
+        )
     )
     return EnrollmentOut.of(result)
