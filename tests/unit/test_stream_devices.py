@@ -8,6 +8,7 @@ from sqlalchemy import select
 from facegate.core.domain import AuditEvent
 from facegate.core.errors import AuthError, ConflictError, NotFoundError
 from facegate.core.store.db import Base, Database
+from facegate.core.store.models import Group
 from facegate.features.access.devices import (
     DeviceRegistry,
     InvalidDeviceNameError,
@@ -15,7 +16,7 @@ from facegate.features.access.devices import (
     bearer_of,
     hash_token,
 )
-from facegate.features.access.models import DeviceRecord, SqlDeviceStore
+from facegate.features.access.models import DeviceGroupRecord, DeviceRecord, SqlDeviceStore
 
 
 class FakeAudit:
@@ -29,7 +30,8 @@ class FakeAudit:
 @pytest.fixture
 def db() -> Database:
     d = Database("sqlite://")
-    Base.metadata.create_all(d.engine, tables=[DeviceRecord.__table__])  # type: ignore[list-item]
+    tables = [DeviceRecord.__table__, Group.__table__, DeviceGroupRecord.__table__]
+    Base.metadata.create_all(d.engine, tables=tables)  # type: ignore[arg-type]
     return d
 
 

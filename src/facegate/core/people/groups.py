@@ -71,8 +71,12 @@ class GroupService:
             current = store.groups_of_person(s, person.id)
             if principal is not None and principal.groups is not None and not current & principal.groups:
                 raise NotFoundError(f"no person with id '{external_id}'")
-            added = store.add_to_groups(s, person.id, store.resolve_groups(s, add_names))
-            removed = store.remove_from_groups(s, person.id, store.resolve_groups(s, remove_names))
+            added = store.add_to_groups(s, person.id, store.resolve_groups(s, add_names), False)
+            removed = store.remove_from_groups(
+                s, person.id, store.resolve_groups(s, remove_names), False
+            )
+            if added or removed:  # one revision step: this process updates its gallery in place
+                store.bump_person_models(s, person.id)
             after = store.groups_of_person(s, person.id)
             revisions = {m: people.current_revision(s, m) for m in store.models_of(s, person.id)}
         if added or removed:

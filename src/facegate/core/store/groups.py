@@ -180,8 +180,10 @@ def add_to_groups(
     return added
 
 
-def remove_from_groups(s: Session, person_id: int, groups: Iterable[Group]) -> list[str]:
-    """Remove memberships; the names removed."""
+def remove_from_groups(
+    s: Session, person_id: int, groups: Iterable[Group], bump: bool = True
+) -> list[str]:
+    """Remove memberships; the names removed (``bump``: as in ``add_to_groups``)."""
     removed = []
     for g in groups:
         n = s.execute(
@@ -189,7 +191,7 @@ def remove_from_groups(s: Session, person_id: int, groups: Iterable[Group]) -> l
         ).rowcount  # type: ignore[attr-defined]
         if n:
             removed.append(g.name)
-    if removed:
+    if removed and bump:
         _bump_models_of(s, person_id)
     return removed
 
@@ -211,6 +213,11 @@ def models_of(s: Session, person_ids: Select[Any] | int) -> list[str]:
         else FaceTemplate.person_id.in_(person_ids)
     )
     return list(s.scalars(select(FaceTemplate.model).where(where).distinct()).all())
+
+
+def bump_person_models(s: Session, person_id: int) -> None:
+    """Bump the gallery revision of every model the person has templates of."""
+    _bump_models_of(s, person_id)
 
 
 def _bump_models_of(s: Session, person_ids: Select[Any] | int) -> None:

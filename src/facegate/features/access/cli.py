@@ -63,7 +63,8 @@ def devices_add(name: Annotated[str, typer.Argument(help="Device name, e.g. fron
     device, token = c.devices.create(name)
     c.audit.record(AuditEvent(action="device.add", decision="ok", actor="cli", subject=device.name))
     typer.echo(f"device {device.name} added; its token (shown only now): {token}")
-    typer.echo(f"it admits nobody until you run: facegate devices groups {device.name} GROUP,...")
+    typer.echo(f"it admits nobody until you run: facegate devices groups {device.name} GROUP,...",
+               err=True)
 
 
 def devices_groups(
