@@ -136,7 +136,7 @@ def test_verify_outside_the_groups_is_not_found(gs: GroupStack) -> None:
     _staff_and_web(gs)
     probe = fake_image(1, variant=7)
     assert gs.ident.verify("sam", probe, groups=frozenset({"staff"})).verified
-    with pytest.raises(NotFoundError, match="no person with id 'sam'$"):
+    with pytest.raises(NotFoundError, match=r"no person with id 'sam'$"):
         gs.ident.verify("sam", probe, groups=frozenset({"web"}))
 
 
@@ -152,7 +152,7 @@ def test_credentials_limit_the_groups(gs: GroupStack) -> None:
     assert hits[0].best is None and {c.external_id for c in hits[0].candidates} == {"wendy"}
     with pytest.raises(PermissionDeniedError):
         gs.ident.identify_bytes(data, groups=frozenset({"staff"}), principal=WEB_KEY)
-    with pytest.raises(NotFoundError, match="no person with id 'sam'$"):
+    with pytest.raises(NotFoundError, match=r"no person with id 'sam'$"):
         gs.ident.verify_bytes("sam", data, principal=WEB_KEY)
     with pytest.raises(NotFoundError, match="no group 'ghosts'"):
         gs.ident.identify_bytes(data, groups=frozenset({"ghosts"}))
