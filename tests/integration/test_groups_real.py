@@ -74,7 +74,7 @@ def test_api_refuses_a_second_identity_for_one_face(site: Any, faces_dir: Path) 
 
 
 def test_identify_and_verify_take_groups(site: Any, faces_dir: Path) -> None:
-    api, c = site
+    api, _ = site
     for ext, rel, group in (("obama", "people/obama/obama.jpg", "staff"),
                             ("biden", "people/biden/biden.jpg", "web")):
         assert api.post("/v1/people", data={"external_id": ext, "group": group},
