@@ -211,6 +211,7 @@ def gate_server(tmp_path: Path, faces_dir: Path) -> Iterator[Gate]:
         "obama", [read_image_file(faces_dir / "people" / "obama" / "obama.jpg")], "Barack Obama"
     )
     _, token = c.devices.create("front-door")
+    c.devices.store.set_groups("front-door", frozenset({"default"}))  # obama's group
     c.shutdown()
     port = free_port()
     env = {**os.environ, "FACEGATE_DATA_DIR": str(data)}

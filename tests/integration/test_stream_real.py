@@ -58,6 +58,7 @@ def test_enrolled_person_granted_stranger_denied_and_logged(
     from facegate.app.http import create_app
 
     _, token = enrolled.devices.create("front-door")
+    enrolled.devices.store.set_groups("front-door", frozenset({"default"}))  # obama's group
     known = scene_jpeg(faces_dir / "scenes" / "obama1.jpg")  # not the enrolment photo
     stranger = scene_jpeg(faces_dir / "people" / "biden" / "biden2.jpg")
     with TestClient(create_app(container=enrolled)) as client, client.websocket_connect(
@@ -167,6 +168,7 @@ def device(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     c = Container(Settings(data_dir=tmp_path / "data"))
     c.prepare_store()
     _, token = c.devices.create("cam")
+    c.devices.store.set_groups("cam", frozenset({"default"}))
     yield c.settings.data_dir, token
     c.shutdown()
 
