@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from identify_scale import DIM, MODEL, _copy, genuine_probes, percentiles, start_postgres, unit  # noqa: E402
+from identify_scale import DIM, MODEL, _copy, genuine_probes, percentiles, start_postgres, unit
 
 GROUPS = ("everyone", "g1k", "g50k")
 

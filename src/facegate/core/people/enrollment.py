@@ -291,24 +291,7 @@ class EnrollmentService:
             targets = self._target_groups(s, person.id, ext, created, opts)
             duplicate = self._check_duplicate(person.id, accepted, targets, opts)
             group_store.add_to_groups(s, person.id, targets, bump=False)
-            samples = [
-                store.NewSample(
-                    vector=f.embedding.vector,  # type: ignore[union-attr]
-                    quality=quality_dict(f.quality),
-                    source=source,
-                    image_sha256=o.sha256,
-                    aligned=f.aligned,
-                )
-                for f, o in accepted
-            ]
-            rows, _mean_row = store.add_samples(
-                s, self.cipher, person, self.model, self.model_version, samples,
-                search_vectors=self.db.is_postgres, store_images=self.store_face_images,
-            )
-            outcomes = [
-                SampleOutcome(o.label, True, o.faces_found, None, o.quality, r.id, o.sha256)
-                for (_, o), r in zip(accepted, rows, strict=True)
-            ]
+            outcomes = self._add_samples(s, person, accepted, source)
             if session_hook is not None:
                 session_hook(s, person, [*outcomes, *rejected])
             s.flush()
@@ -323,6 +306,29 @@ class EnrollmentService:
             )
         return EnrollmentResult(info, created, self.model, tuple(outcomes), rejected,
                                 tuple(sorted(member_of)), duplicate)
+
+    def _add_samples(
+        self, s: Session, person: Person, accepted: list[tuple[AnalyzedFace, SampleOutcome]],
+        source: str,
+    ) -> list[SampleOutcome]:
+        samples = [
+            store.NewSample(
+                vector=f.embedding.vector,  # type: ignore[union-attr]
+                quality=quality_dict(f.quality),
+                source=source,
+                image_sha256=o.sha256,
+                aligned=f.aligned,
+            )
+            for f, o in accepted
+        ]
+        rows, _mean_row = store.add_samples(
+            s, self.cipher, person, self.model, self.model_version, samples,
+            search_vectors=self.db.is_postgres, store_images=self.store_face_images,
+        )
+        return [
+            SampleOutcome(o.label, True, o.faces_found, None, o.quality, r.id, o.sha256)
+            for (_, o), r in zip(accepted, rows, strict=True)
+        ]
 
     def _target_groups(
         self, s: Session, person_id: int, ext: str, created: bool, opts: EnrollOptions
