@@ -53,7 +53,28 @@ def bench_exact(vectors: np.ndarray, groups: list[frozenset[str]], cases: dict[s
     return rows
 
 
-def bench_pg(vectors: np.ndarray, sizes: dict[str, int], cases: dict[str, Any], ef: int) -> list[Any]:
+def _explain(db: Any, search: Any, cases: dict[str, Any]) -> None:
+    """EXPLAIN ANALYZE of each group search's SQL (the plans behind the table)."""
+    from sqlalchemy import select, text
+
+    from facegate.core.people.identification import _literal, _pg_query
+    from facegate.core.store.models import Group
+
+    for label, (g, probes, _own) in cases.items():
+        if g is None:
+            continue
+        with db.session() as s:
+            gids = list(s.scalars(select(Group.id).where(Group.name.in_(sorted(g)))))
+            exact = search._members(s, gids) <= search.exact_max
+            sql = _pg_query(DIM, True, exact).text
+            params = {"q": _literal(probes[0]), "model": MODEL, "k": 5, "gids": gids}
+            plan = s.execute(text("EXPLAIN (ANALYZE, COSTS OFF) " + sql), params).scalars().all()
+        print(f"-- {label}:\n" + "\n".join(plan), flush=True)
+
+
+def bench_pg(
+    vectors: np.ndarray, sizes: dict[str, int], cases: dict[str, Any], ef: int, explain: bool
+) -> list[Any]:
     import psycopg
 
     from facegate.core.people.identification import PgVectorSearch
@@ -91,6 +112,8 @@ def bench_pg(vectors: np.ndarray, sizes: dict[str, int], cases: dict[str, Any], 
         conn.commit()
     print(f"pgvector load + HNSW build: {time.perf_counter() - t0:.0f} s", flush=True)
     search = PgVectorSearch(db, ef_search=ef)
+    if explain:
+        _explain(db, search, cases)
     rows = []
     for label, (g, probes, own) in cases.items():
         r = timed(lambda q, g=g: search.search(q, MODEL, 5, g), probes, own)
@@ -110,6 +133,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--ef-search", type=int, default=400)
     ap.add_argument("--no-pg", action="store_true")
+    ap.add_argument("--explain", action="store_true", help="print the PostgreSQL plans")
     args = ap.parse_args()
     rng = np.random.default_rng(7)
     vectors = unit(rng, args.size)
@@ -123,7 +147,7 @@ def main() -> None:
         cases[label] = (g, genuine_probes(rng, vectors[own]), own + 1)
     rows = bench_exact(vectors, groups, cases)
     if not args.no_pg:
-        rows += bench_pg(vectors, sizes, cases, args.ef_search)
+        rows += bench_pg(vectors, sizes, cases, args.ef_search, args.explain)
     print(f"\n{args.size:,} templates, {args.queries} probes, top-5, one probe per search\n")
     print("| backend | search among | p50 ms | p95 ms | top-1 = own row |")
     print("|---|---|---:|---:|---:|")
