@@ -197,21 +197,23 @@ def _pg_query(dim: int, filtered: bool, exact: bool) -> Any:
     """Top-k by cosine distance: over the HNSW graph (``exact`` False; ``filtered`` adds the
     membership filter on its output) or an exact scan of the members' rows (a materialised
     CTE, so the planner cannot turn it back into a short filtered graph walk). The exact scan
-    reaches each member's search row through its mean template's id, the partition key, so every
-    lookup probes one partition's primary key instead of all 16 person_id indexes."""
+    looks each member up (a correlated subquery: always index lookups, never a scan of the whole
+    table) through its mean template's id, the partition key, so every lookup probes one
+    partition's primary key instead of all 16 person_id indexes."""
     dist = f"v.embedding::vector({dim}) <=> CAST(:q AS vector({dim}))"
     member = (
         "v.person_id IN (SELECT pg.person_id FROM person_groups pg "
         "WHERE pg.group_id = ANY(:gids))"
     )
     where = f"v.dim = {dim} AND v.model = :model"
-    if exact:  # members → their mean template → its search row (by primary key: one partition)
+    if exact:  # per member (index): mean template → its search row by the partition key
         return text(
-            f"WITH c AS MATERIALIZED (SELECT t.person_id, {dist} AS d FROM face_templates t "
-            "JOIN template_search_vectors v ON v.template_id = t.id "
-            "WHERE t.is_mean AND t.model = :model AND t.person_id IN (SELECT pg.person_id "
-            f"FROM person_groups pg WHERE pg.group_id = ANY(:gids)) AND {where}), "
-            "top AS (SELECT person_id, d FROM c ORDER BY d LIMIT :k) "
+            "WITH c AS MATERIALIZED (SELECT m.person_id, (SELECT "
+            f"{dist} FROM face_templates t JOIN template_search_vectors v ON v.template_id = t.id "
+            f"WHERE t.person_id = m.person_id AND t.is_mean AND t.model = :model AND {where}) AS d "
+            "FROM (SELECT DISTINCT pg.person_id FROM person_groups pg "
+            "WHERE pg.group_id = ANY(:gids)) m), "
+            "top AS (SELECT person_id, d FROM c WHERE d IS NOT NULL ORDER BY d LIMIT :k) "
             "SELECT p.id, p.external_id, p.display_name, 1 - top.d FROM top JOIN people p "
             "ON p.id = top.person_id ORDER BY top.d"
         )
