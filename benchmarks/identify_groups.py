@@ -67,6 +67,8 @@ def _explain(db: Any, search: Any, cases: dict[str, Any]) -> None:
             gids = list(s.scalars(select(Group.id).where(Group.name.in_(sorted(g)))))
             exact = search._members(s, gids) <= search.exact_max
             sql = _pg_query(DIM, True, exact).text
+            if exact:  # as PgVectorSearch does
+                s.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
             params = {"q": _literal(probes[0]), "model": MODEL, "k": 5, "gids": gids}
             plan = s.execute(text("EXPLAIN (ANALYZE, COSTS OFF) " + sql), params).scalars().all()
         print(f"-- {label}:\n" + "\n".join(plan), flush=True)

@@ -158,6 +158,8 @@ class PgVectorSearch:
                 exact = self._members(s, gids) <= self.exact_max
             ef = max(int(self.ef_search), k)
             s.execute(text(f"SET LOCAL hnsw.ef_search = {ef}"))
+            if exact:  # a thousand index lookups: starting parallel workers costs more
+                s.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
             for row in q:
                 params = {"q": _literal(row), "model": model, "k": k, "gids": gids}
                 rows = [] if exact else s.execute(_pg_query(dim, bool(gids), False), params).all()
@@ -211,9 +213,8 @@ def _pg_query(dim: int, filtered: bool, exact: bool) -> Any:
             "WITH c AS MATERIALIZED (SELECT m.person_id, (SELECT "
             f"{dist} FROM face_templates t JOIN template_search_vectors v ON v.template_id = t.id "
             f"WHERE t.person_id = m.person_id AND t.is_mean AND t.model = :model AND {where}) AS d "
-            "FROM (SELECT DISTINCT pg.person_id FROM person_groups pg "
-            "WHERE pg.group_id = ANY(:gids)) m), "
-            "top AS (SELECT person_id, d FROM c WHERE d IS NOT NULL ORDER BY d LIMIT :k) "
+            "FROM person_groups m WHERE m.group_id = ANY(:gids)), "  # (group_id, person_id) index
+            "top AS (SELECT DISTINCT person_id, d FROM c WHERE d IS NOT NULL ORDER BY d LIMIT :k) "
             "SELECT p.id, p.external_id, p.display_name, 1 - top.d FROM top JOIN people p "
             "ON p.id = top.person_id ORDER BY top.d"
         )
