@@ -65,7 +65,7 @@ def _explain(db: Any, search: Any, cases: dict[str, Any]) -> None:
             continue
         with db.session() as s:
             gids = list(s.scalars(select(Group.id).where(Group.name.in_(sorted(g)))))
-            exact = search._members(s, gids) <= search.exact_max
+            exact = search._members(s, gids, search.exact_max + 1) <= search.exact_max
             sql = _pg_query(DIM, True, exact).text
             if exact:  # as PgVectorSearch does
                 s.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))

@@ -155,7 +155,7 @@ class PgVectorSearch:
                 gids = list(s.scalars(select(Group.id).where(Group.name.in_(sorted(groups)))))
                 if not gids:
                     return [[] for _ in range(q.shape[0])]
-                exact = self._members(s, gids) <= self.exact_max
+                exact = self._members(s, gids, self.exact_max + 1) <= self.exact_max
             ef = max(int(self.ef_search), k)
             s.execute(text(f"SET LOCAL hnsw.ef_search = {ef}"))
             if exact:  # a thousand index lookups: starting parallel workers costs more
@@ -170,11 +170,10 @@ class PgVectorSearch:
         return out
 
     @staticmethod
-    def _members(s: Any, gids: list[int]) -> int:
-        stmt = select(func.count(func.distinct(PersonGroup.person_id))).where(
-            PersonGroup.group_id.in_(gids)
-        )
-        return int(s.scalar(stmt) or 0)
+    def _members(s: Any, gids: list[int], cap: int) -> int:
+        """Memberships of the groups, counted up to ``cap`` (a bounded index range scan)."""
+        rows = select(PersonGroup.person_id).where(PersonGroup.group_id.in_(gids)).limit(cap)
+        return int(s.scalar(select(func.count()).select_from(rows.subquery())) or 0)
 
     def note_upsert(
         self, model: str, person_id: int, external_id: str, display_name: str,
