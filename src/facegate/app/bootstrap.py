@@ -289,7 +289,7 @@ class Container:
 
         return GroupService(self.database, lambda: self.template_search, self.audit)
 
-    @property
+    @cached_property
     def person_groups(self) -> GroupService:
         """The compatible APIs' view of the groups (``features.compat.auth.PersonGroups``)."""
         return self.groups

@@ -94,6 +94,7 @@ class EnrollOptions:
     allow_duplicate: bool = False  # administrators only
     create_groups: bool = False  # make missing groups (the system's own: web, customers)
     allow_empty: bool = False  # CREATE with no images at all (a CompreFace subject); else 422
+    check_duplicate: bool = True  # False: CompreFace subjects, labels that may share a face
 
 
 def is_admin(principal: Principal | None) -> bool:
@@ -348,7 +349,9 @@ class EnrollmentService(OnGallery):
         opts: EnrollOptions,
     ) -> str | None:
         """One face, one identity: refuse a face matching a different person of ``targets``."""
-        if self.duplicate_threshold is None or not targets or not accepted:
+        if self.duplicate_threshold is None or not opts.check_duplicate:
+            return None
+        if not targets or not accepted:
             return None
         vectors = np.stack([f.embedding.vector for f, _ in accepted])  # type: ignore[union-attr]
         names = frozenset(g.name for g in targets)
@@ -371,9 +374,11 @@ class EnrollmentService(OnGallery):
         """Right to erasure: the person, every template and search vector, stored face images,
         import records."""
         with self.db.session(write=True) as s:
+            before = store.current_revision(s, self.model)
             info = store.remove_person(s, external_id)
             revision = store.current_revision(s, self.model)
-        self.search.note_remove(self.model, info.id, revision)
+        if revision != before:  # a person without templates of the model bumps nothing: a note
+            self.search.note_remove(self.model, info.id, revision)  # would hide others' changes
         self.audit.record(AuditEvent(
             "person.remove", "ok", actor=actor, subject=external_id,
             details={"samples": info.sample_count, "images": info.stored_images},

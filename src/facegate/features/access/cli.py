@@ -114,7 +114,7 @@ def devices_groups(
 def _admits(groups: Any) -> str:
     if groups is None:
         return "every group"
-    return ", ".join(sorted(groups)) or "no group (denies everyone)"
+    return ", ".join(sorted(groups)) or "nobody (no group: every frame is denied)"
 
 
 def devices_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:

@@ -98,7 +98,7 @@ class CompatGallery:
                 raise SubjectExistsError("Subject already exists")
         self.c.enrollment.enroll(name, [], name, mode=EnrollMode.CREATE, actor=caller.actor,
                                  session_hook=self._assign_hook(caller, created=True),
-                                 options=EnrollOptions(groups=caller.groups, allow_empty=True))
+                                 options=_options(caller, True, allow_empty=True))
         return name
 
     def rename_subject(self, caller: Caller, old: str, new: str) -> None:
@@ -207,7 +207,7 @@ class CompatGallery:
                     s.add(CompatFace(image_id=ids[-1], template_id=o.template_id, person_id=person.id))
             assign(s, person, outcomes)
 
-        options = EnrollOptions(groups=caller.groups if created else None)  # new: the key's groups
+        options = _options(caller, created)
         self.c.enrollment.enroll_faces(name, checked, name, mode=EnrollMode.UPSERT, source="upload",
                                        actor=caller.actor, session_hook=hook, options=options)
         return ids
@@ -308,3 +308,11 @@ def _check_name(subject: str) -> str:
         return store.check_external_id(subject)
     except ValueError as exc:
         raise FaceGateError(str(exc)) from None
+
+
+def _options(caller: Caller, created: bool, allow_empty: bool = False) -> EnrollOptions:
+    """CompreFace semantics: a subject is a label, and two subjects may hold the same face (then
+    merged by a rename), so FaceGate's one-face-one-identity check is off here. A new subject of a
+    key limited to groups joins exactly those (``PersonGroups.assign``, not ``default``)."""
+    groups = frozenset() if created and caller.groups is not None else None
+    return EnrollOptions(groups=groups, allow_empty=allow_empty, check_duplicate=False)

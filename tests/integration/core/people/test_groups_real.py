@@ -19,7 +19,7 @@ from facegate.core.errors import DuplicateFaceError, NotFoundError
 from facegate.core.settings import Settings
 from facegate.core.store.audit import AuditQuery
 from facegate.core.vision.images import read_image_file
-from tests.auth_helpers import make_device
+from tests.auth_helpers import bearer, make_device, make_key
 from tests.integration.store_helpers import cli_runner
 from tests.store_backends import BACKENDS, database_url
 
@@ -35,6 +35,8 @@ def site(
     c = Container(settings)
     c.__dict__["pipeline"] = shared_container.pipeline  # reuse the loaded models
     with TestClient(create_app(settings, c)) as client:
+        # a non-admin key of every group (the override and the other person's name need admin)
+        client.headers.update(bearer(make_key(c, "people:read,people:write,recognize", "ci")))
         yield client, c
 
 
@@ -56,6 +58,14 @@ def test_api_refuses_a_second_identity_for_one_face(site: Any, faces_dir: Path) 
                                           "allow_duplicate": "true"},
                       files=[_file(faces_dir, "people/obama/obama2.jpg")])
     assert forced.status_code == 403  # only an administrator may override
+    admin = bearer(make_key(c))
+    named = api.post("/v1/people", data={"external_id": "barack", "group": "staff"},
+                     files=[_file(faces_dir, "people/obama/obama2.jpg")], headers=admin)
+    assert named.status_code == 409 and "matches person 'obama'" in named.text  # admins see who
+    limited = bearer(make_key(c, "people:write", "web-only", groups=frozenset({"web"})))
+    outside = api.post("/v1/people", data={"external_id": "carl", "group": "staff"},
+                       files=[_file(faces_dir, "people/biden/biden.jpg")], headers=limited)
+    assert outside.status_code == 403  # a key limited to 'web' cannot enrol into 'staff'
     r = api.post("/v1/people", data={"external_id": "biden"},
                  files=[_file(faces_dir, "people/biden/biden.jpg")])
     assert r.status_code == 201 and r.json()["person"]["groups"] == ["default"]
@@ -101,6 +111,16 @@ def test_identify_and_verify_take_groups(site: Any, faces_dir: Path) -> None:
     assert ok.status_code == 200 and ok.json()["verified"]
     outside = api.post("/v1/verify", data={"external_id": "obama", "group": "web"}, files=probe)
     assert outside.status_code == 404
+    # a key limited to 'web' searches 'web' only, and may not name 'staff' (the attack: a site's
+    # key used to look for employees)
+    _, c = site
+    web_key = bearer(make_key(c, "recognize", "site", groups=frozenset({"web"})))
+    r = api.post("/v1/identify", files=scene, headers=web_key)
+    assert sorted(f["person"] for f in r.json()["faces"] if f["known"]) == ["biden"]
+    r = api.post("/v1/identify", data={"group": "staff"}, files=scene, headers=web_key)
+    assert r.status_code == 403
+    r = api.post("/v1/verify", data={"external_id": "obama"}, files=probe, headers=web_key)
+    assert r.status_code == 404  # outside the key's groups: as if unknown
 
 
 def _csrf(html: str) -> str:

@@ -207,6 +207,24 @@ def test_other_process_changes_are_seen(backend_url: str, tmp_path: Path) -> Non
     assert b.search.reloads == reloads  # type: ignore[attr-defined]  # unchanged: no reload
 
 
+def test_removing_a_faceless_person_does_not_hide_another_workers_change(
+    backend_url: str, tmp_path: Path  # noqa: F811
+) -> None:
+    """Removing a person without templates bumps no revision, so it must not mark the memory
+    index current: another worker's removal (already counted in the revision) would stay hidden
+    (found by the CompreFace client suite: a deleted subject kept matching new enrolments)."""
+    a = Stack(backend_url, tmp_path / "keys", pg_search=False)
+    a.db.upgrade()
+    b = Stack(backend_url, tmp_path / "keys", pg_search=False)
+    a.enroll.enroll("ann", [fake_image(1)])
+    assert a.ident.identify_image(fake_image(1))[0].label == "ann"  # a's index is loaded
+    b.enroll.remove_person("ann")  # another worker: the revision moves, a's index is stale
+    with a.db.session(write=True) as s:
+        store.create_person(s, "carl")  # a person without faces (a CompreFace subject)
+    a.enroll.remove_person("carl")
+    assert a.ident.identify_image(fake_image(1))[0].label == "unknown"
+
+
 def test_pgvector_search_agrees_with_exact_search(pg_url: str, tmp_path: Path) -> None:  # noqa: F811
     stack = Stack(pg_url, tmp_path / "keys")
     stack.db.upgrade()

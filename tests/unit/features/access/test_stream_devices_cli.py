@@ -65,13 +65,14 @@ def test_device_lifecycle(main: Main) -> None:
 
 def test_device_groups_show_set_clear_audited(main: Main) -> None:
     assert main("devices", "add", "door")[0] == 0
-    assert main("devices", "groups", "door") == (0, "door admits: no group (denies everyone)\n", "")
+    nobody = "door admits: nobody (no group: every frame is denied)\n"
+    assert main("devices", "groups", "door") == (0, nobody, "")
     assert main("devices", "groups", "door", "staff,customers")[1] == "door admits: customers, staff\n"
     code, _, err = main("devices", "groups", "door", "ghosts")
     assert code == 2 and "ghosts" in err
     code, _, err = main("devices", "groups", "door", "staff", "--clear")
     assert code == 2 and "not both" in err
-    assert main("devices", "groups", "door", "--clear")[1] == "door admits: no group (denies everyone)\n"
+    assert main("devices", "groups", "door", "--clear")[1] == nobody
     c = container()
     assert c.credentials.get("door", "device").groups == ()
     changes = [e.details for e in c.audit.query(AuditQuery(action="device.groups"))]
