@@ -314,5 +314,5 @@ def _options(caller: Caller, created: bool, allow_empty: bool = False) -> Enroll
     """CompreFace semantics: a subject is a label, and two subjects may hold the same face (then
     merged by a rename), so FaceGate's one-face-one-identity check is off here. A new subject of a
     key limited to groups joins exactly those (``PersonGroups.assign``, not ``default``)."""
-    groups = frozenset() if created and caller.groups is not None else None
+    groups: frozenset[str] | None = frozenset() if created and caller.groups is not None else None
     return EnrollOptions(groups=groups, allow_empty=allow_empty, check_duplicate=False)
