@@ -211,7 +211,7 @@ def gate_server(tmp_path: Path, faces_dir: Path) -> Iterator[Gate]:
     c.enrollment.enroll(
         "obama", [read_image_file(faces_dir / "people" / "obama" / "obama.jpg")], "Barack Obama"
     )
-    token = make_device(c, "front-door")
+    token = make_device(c, "front-door", frozenset({"default"}))  # obama's group
     c.shutdown()
     port = free_port()
     env = {**os.environ, "FACEGATE_DATA_DIR": str(data), "FACEGATE_STREAM_DOOR_LIVENESS": "off"}

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # imported lazily so importing the container opens nothing
     from facegate.core.domain import DetectedFace, Identification, ImageArray
     from facegate.core.people.enrollment import EnrollmentService
     from facegate.core.people.gallery import Gallery
+    from facegate.core.people.groups import GroupService
     from facegate.core.people.identification import IdentificationService, TemplateSearch
     from facegate.core.store.audit import AuditLog
     from facegate.core.store.crypto import KeyStore, TemplateCipher
@@ -194,9 +195,9 @@ class Container:
         )
         identification = self.identification
 
-        def identify(image: ImageArray) -> list[Identification]:
+        def identify(image: ImageArray, groups: frozenset[str] | None) -> list[Identification]:
             # the stream logs its own decisions (change-based), not one identify line per frame
-            return identification.identify_image(image, audit=False)
+            return identification.identify_image(image, audit=False, groups=groups)
 
         modes = {options.door.mode, *options.door_modes.values()}
         if modes == {DoorMode.OFF}:
@@ -274,7 +275,10 @@ class Container:
         if backend == "pgvector" and not self.database.is_postgres:
             raise ConfigError("FACEGATE_SEARCH_BACKEND=pgvector needs a PostgreSQL database")
         if backend == "pgvector" or (backend == "auto" and self.database.is_postgres):
-            return PgVectorSearch(self.database, self.settings.pgvector_ef_search)
+            return PgVectorSearch(
+                self.database, self.settings.pgvector_ef_search,
+                self.settings.pgvector_group_exact_max,
+            )
         return MemorySearch(self.database, self.template_cipher)
 
     @cached_property
@@ -291,7 +295,21 @@ class Container:
     def enrollment(self) -> EnrollmentService:
         from facegate.core.people.enrollment import EnrollmentService
 
-        return EnrollmentService(self.gallery, store_face_images=self.settings.store_face_images)
+        return EnrollmentService(
+            self.gallery, store_face_images=self.settings.store_face_images,
+            duplicate_threshold=self.identify_threshold,
+        )
+
+    @cached_property
+    def groups(self) -> GroupService:
+        from facegate.core.people.groups import GroupService
+
+        return GroupService(self.database, lambda: self.template_search, self.audit)
+
+    @cached_property
+    def person_groups(self) -> GroupService:
+        """The compatible APIs' view of the groups (``features.compat.auth.PersonGroups``)."""
+        return self.groups
 
     @cached_property
     def identification(self) -> IdentificationService:
@@ -346,6 +364,9 @@ class Container:
             lambda: self.pipeline.model_name,
             self.match_threshold,
             self.frame_limits,  # camera frames: the batch budget
+            login_groups=frozenset(
+                g.strip() for g in self.settings.web_login_groups.split(",") if g.strip()
+            ),
         )
 
     @cached_property
@@ -392,8 +413,14 @@ class Container:
             s.locker_secret_file or s.data_dir / SECRET_FILE_NAME,
         )
 
+        from facegate.core.store.groups import CUSTOMERS_GROUP
+
+        kiosk_groups = frozenset({CUSTOMERS_GROUP})  # the kiosk admits locker customers only
+
         def identify(image: ImageArray) -> list[Identification]:
-            return self.identification.identify_image(image, actor="locker-kiosk", audit=False)
+            return self.identification.identify_image(
+                image, actor="locker-kiosk", audit=False, groups=kiosk_groups
+            )
 
         options = LockerOptions(
             policy=KeyPolicy(
@@ -411,7 +438,7 @@ class Container:
         )
 
         def live_face_similarity(vector: FloatArray, person_id: int) -> float | None:
-            hits = self.identification.identify_vectors(vector.reshape(1, -1))[0]
+            hits = self.identification.identify_vectors(vector.reshape(1, -1), groups=kiosk_groups)[0]
             return next((h.similarity for h in hits if h.person_id == person_id), None)
 
         return LockerService(

@@ -93,3 +93,29 @@ class RateLimitedError(FaceGateError):
     def __init__(self, message: str, retry_after_s: int = 1) -> None:
         super().__init__(message)
         self.retry_after_s = max(1, int(retry_after_s))
+
+
+class InvalidGroupNameError(FaceGateError):
+    """A group name outside the allowed pattern."""
+
+    code = "invalid_group_name"
+
+
+class GroupNotEmptyError(ConflictError):
+    """A group with members cannot be deleted without ``force``."""
+
+    code = "group_not_empty"
+
+
+class DuplicateFaceError(ConflictError):
+    """The face enrolled already belongs to a different person of the target groups.
+
+    ``person``/``similarity`` are for the audit log; the message names the person only when the
+    caller is an administrator."""
+
+    code = "duplicate_face"
+
+    def __init__(self, message: str, person: str | None = None, similarity: float | None = None):
+        super().__init__(message)
+        self.person = person
+        self.similarity = similarity

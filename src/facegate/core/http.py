@@ -165,6 +165,9 @@ HTTP_STATUS: dict[str, int] = {
     "unknown_subject": 404,
     "unknown_image": 404,
     "subject_exists": 409,
+    "invalid_group_name": 422,
+    "group_not_empty": 409,
+    "duplicate_face": 409,
     "actuator_error": 502,  # the lock controller failed: a gateway error, not the caller's
     "server_unreachable": 502,  # the stream client could not reach the server
 }

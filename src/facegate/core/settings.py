@@ -245,6 +245,12 @@ class Settings(LimitSettings, VisionSettings):
     pgvector_ef_search: int = Field(
         default=400, ge=1, le=1000, description="HNSW ef_search on PostgreSQL (recall vs speed)."
     )
+    pgvector_group_exact_max: int = Field(
+        default=20_000,
+        ge=0,
+        description="A pgvector search limited to groups holding at most this many people scans "
+        "their rows exactly instead of walking the HNSW graph (see docs/benchmarks.md).",
+    )
     store_face_images: bool = Field(
         default=False,
         description="Keep each accepted enrolment face as an encrypted aligned crop (the 112x112 "
@@ -262,6 +268,11 @@ class Settings(LimitSettings, VisionSettings):
         default=300, ge=30, description="Time to finish the live-face step after the password step."
     )
     web_register_max_photos: int = Field(default=12, ge=1, le=50)
+    web_login_groups: str = Field(
+        default="web",
+        description="Comma-separated groups whose people may log in on the web site (sign-ups "
+        "land in 'web').",
+    )
     login_max_failures: int = Field(
         default=5, ge=1,
         description="Failed logins per (account, client address) before that pair is locked.",

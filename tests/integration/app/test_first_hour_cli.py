@@ -43,9 +43,9 @@ def test_people_list_has_headers_and_plurals(cli: Any, faces_dir: Path) -> None:
     cli("people", "add", "biden", p / "biden/biden.jpg", p / "biden/biden2.jpg")
     lines = cli("people", "list").stdout.splitlines()
     assert lines[0] == "2 people"
-    assert lines[1].split() == ["ID", "NAME", "SAMPLES", "IMAGES"]
-    assert lines[2].split() == ["biden", "biden", "2", "0"]
-    assert lines[3].split() == ["obama", "Barack", "Obama", "1", "0"]
+    assert lines[1].split() == ["ID", "NAME", "SAMPLES", "GROUPS", "IMAGES"]
+    assert lines[2].split() == ["biden", "biden", "2", "default", "0"]
+    assert lines[3].split() == ["obama", "Barack", "Obama", "1", "default", "0"]
     assert lines[2].index("2") == lines[1].index("SAMPLES")  # columns line up
 
 

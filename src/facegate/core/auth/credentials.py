@@ -305,6 +305,23 @@ class Credentials:
         self._audit(f"{_action(kind)}.rotate", "ok", by.name, info, {})
         return info, secret
 
+    def set_groups(
+        self, name: str, groups: frozenset[str] | None, by: Principal, kind: str = KIND_DEVICE
+    ) -> CredentialInfo:
+        """Replace the groups a credential sees (a door: the groups of people it admits; empty:
+        nobody). Needs ``admin`` and the groups given (no escalation), audited."""
+        check_grant(by, frozenset(), groups, by.expires_at)
+        with self.db.session(write=True) as s:
+            row = self._row(s, name, kind)
+            self._check_manage(by, row)
+            before = None if row.groups is None else list(row.groups)
+            row.groups = None if groups is None else sorted(groups)
+            info = _info(row)
+        self._audit(f"{_action(kind)}.groups", "ok", by.name, info, {
+            "before": before, "groups": None if groups is None else sorted(groups),
+        })
+        return info
+
     def remove(self, name: str, by: Principal, kind: str = KIND_DEVICE) -> None:
         """Delete the credential (devices: ``facegate devices remove``)."""
         with self.db.session(write=True) as s:

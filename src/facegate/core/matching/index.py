@@ -2,13 +2,17 @@
 
 ``GalleryIndex`` holds one row per person (their mean template). A search is ``probes @ rows.T``
 followed by a partial sort; rows are stored float32 (exact) and can be updated one by one
-(enrol/delete) without reloading. It knows nothing of the database: ``revision`` is set by the
-owner (``facegate.core.people.identification``) which compares it with the store's counter.
+(enrol/delete) without reloading. Each row also carries its person's groups (one boolean mask per
+group): a search limited to groups scores only the selected rows (gathered when they are few,
+masked when they are many), so a 1k-person group of a 100k gallery costs a 1k product. It knows
+nothing of the database: ``revision`` is set by the owner (``facegate.core.people.identification``)
+which compares it with the store's counter.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,6 +75,7 @@ class GalleryIndex:
         self._external_ids: list[str] = []
         self._names: list[str] = []
         self._row_of: dict[int, int] = {}
+        self._masks: dict[str, np.ndarray] = {}  # group → bool per row (capacity-sized)
         self.revision = -1
 
     def __len__(self) -> int:
@@ -87,11 +92,19 @@ class GalleryIndex:
         display_names: list[str],
         vectors: np.ndarray,
         revision: int,
+        groups: Sequence[Iterable[str]] | None = None,
     ) -> None:
-        """Load a whole gallery at once (start, or after another process changed the store)."""
+        """Load a whole gallery at once (start, or after another process changed the store).
+
+        ``groups``: row i's group names (None: no row is in any group)."""
         n = len(person_ids)
         mat = normalize_rows(vectors) if n else np.zeros((0, self.dim), dtype=np.float32)
+        masks: dict[str, np.ndarray] = {}
+        for i, names in enumerate(groups or ()):
+            for g in names:
+                masks.setdefault(g, np.zeros(n, dtype=bool))[i] = True
         with self._lock:
+            self._masks = masks
             self.dim = int(mat.shape[1]) if n else self.dim
             self._matrix = np.ascontiguousarray(mat)
             self._size = n
@@ -101,7 +114,15 @@ class GalleryIndex:
             self._row_of = {int(p): i for i, p in enumerate(self._person_ids)}
             self.revision = revision
 
-    def upsert(self, person_id: int, external_id: str, display_name: str, vector: np.ndarray) -> None:
+    def upsert(
+        self,
+        person_id: int,
+        external_id: str,
+        display_name: str,
+        vector: np.ndarray,
+        groups: Iterable[str] | None = None,
+    ) -> None:
+        """Add or replace a person's row; ``groups`` None keeps the row's groups."""
         vec = normalize_rows(vector)[0]
         with self._lock:
             if self._size == 0 and self.dim != vec.shape[0]:
@@ -121,6 +142,34 @@ class GalleryIndex:
             self._matrix[row] = vec
             self._external_ids[row] = external_id
             self._names[row] = display_name
+            if groups is not None:
+                self._set_groups_at(row, groups)
+
+    def set_groups(self, person_id: int, groups: Iterable[str]) -> bool:
+        """Replace a person's groups; False when the person has no row."""
+        with self._lock:
+            row = self._row_of.get(person_id)
+            if row is None:
+                return False
+            self._set_groups_at(row, groups)
+            return True
+
+    def groups_of(self, person_id: int) -> frozenset[str]:
+        with self._lock:
+            row = self._row_of.get(person_id)
+            if row is None:
+                return frozenset()
+            return frozenset(g for g, m in self._masks.items() if m[row])
+
+    def _set_groups_at(self, row: int, groups: Iterable[str]) -> None:
+        wanted = set(groups)
+        for g, m in self._masks.items():
+            m[row] = g in wanted
+        cap = self._matrix.shape[0]
+        for g in wanted - self._masks.keys():
+            m = np.zeros(cap, dtype=bool)
+            m[row] = True
+            self._masks[g] = m
 
     def remove(self, person_id: int) -> bool:
         """Drop a person's row (the last row moves into its place)."""
@@ -136,35 +185,62 @@ class GalleryIndex:
                 self._external_ids[row] = self._external_ids[last]
                 self._names[row] = self._names[last]
                 self._row_of[moved] = row
+                for m in self._masks.values():
+                    m[row] = m[last]
+            for m in self._masks.values():
+                m[last] = False
             self._external_ids.pop()
             self._names.pop()
             self._size -= 1
             return True
 
-    def search(self, probes: np.ndarray, k: int = 5) -> list[list[Hit]]:
-        """The ``k`` most similar people for each probe row, best first."""
+    def search(
+        self, probes: np.ndarray, k: int = 5, groups: Iterable[str] | None = None
+    ) -> list[list[Hit]]:
+        """The ``k`` most similar people for each probe row, best first.
+
+        ``groups``: only people of at least one of these groups (None: everyone)."""
         q = normalize_rows(probes)
         with self._lock:
-            if self._size == 0:
+            rows = self._selected_rows(groups)
+            n = self._size if rows is None else int(rows.shape[0])
+            if n == 0:
                 return [[] for _ in range(q.shape[0])]
             if q.shape[1] != self.dim:
                 raise ValueError(f"probe has {q.shape[1]} values, gallery holds {self.dim}")
-            scores = q @ self._matrix[: self._size].T
+            if rows is None:
+                scores = q @ self._matrix[: self._size].T
+            else:  # gather the selected rows (few), or a masked full product (many)
+                scores = q @ self._matrix[rows].T if 4 * n < self._size else (
+                    (q @ self._matrix[: self._size].T)[:, rows]
+                )
             out = []
             for i in range(q.shape[0]):
                 idx = top_k(scores[i], k)
+                cols = idx if rows is None else rows[idx]
                 out.append(
                     [
                         Hit(
                             int(self._person_ids[j]),
                             self._external_ids[j],
                             self._names[j],
-                            float(scores[i, j]),
+                            float(scores[i, c]),
                         )
-                        for j in idx
+                        for j, c in zip(cols, idx, strict=True)
                     ]
                 )
             return out
+
+    def _selected_rows(self, groups: Iterable[str] | None) -> np.ndarray | None:
+        """Row indices of the members of ``groups`` (None: every row, unfiltered)."""
+        if groups is None:
+            return None
+        mask = np.zeros(self._size, dtype=bool)
+        for g in set(groups):
+            m = self._masks.get(g)
+            if m is not None:
+                mask |= m[: self._size]
+        return np.flatnonzero(mask)
 
     def _grow(self, needed: int) -> None:
         cap = self._matrix.shape[0]
@@ -176,3 +252,8 @@ class GalleryIndex:
         ids = np.zeros(new_cap, dtype=np.int64)
         ids[: self._size] = self._person_ids[: self._size]
         self._matrix, self._person_ids = mat, ids
+        for g, m in list(self._masks.items()):
+            grown = np.zeros(new_cap, dtype=bool)
+            keep = min(m.shape[0], new_cap)
+            grown[:keep] = m[:keep]
+            self._masks[g] = grown

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     String,
     text,
 )
@@ -124,6 +125,30 @@ class TemplateSearchVector(Base):
     model: Mapped[str] = mapped_column(String(64))
     dim: Mapped[int] = mapped_column(Integer)
     embedding: Mapped[Any] = mapped_column(SearchVector())
+
+
+class Group(Base):
+    """A gallery: a named set of people that doors, kiosks, sites and API keys admit or search."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PersonGroup(Base):
+    """Membership: a person belongs to one or more groups."""
+
+    __tablename__ = "person_groups"
+    __table_args__ = (
+        PrimaryKeyConstraint("person_id", "group_id", name="pk_person_groups"),
+        Index("ix_person_groups_group_person", "group_id", "person_id"),
+    )
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
 
 
 class AuditRecord(Base):

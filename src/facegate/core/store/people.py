@@ -84,6 +84,8 @@ class PersonInfo:
     templates: tuple[TemplateInfo, ...] = field(default=())
     stored_images: int = 0
     """Encrypted enrolment face crops kept for this person (``FACEGATE_STORE_FACE_IMAGES``)."""
+    groups: tuple[str, ...] = field(default=())
+    """The groups (galleries) the person belongs to, sorted."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,7 @@ def person_info(s: Session, person: Person, with_templates: bool = False) -> Per
         sample_count=int(count or 0),
         templates=templates,
         stored_images=count_face_images(s, person.id),
+        groups=tuple(sorted(_group_names(s, [person.id]).get(person.id, ()))),
     )
 
 
@@ -186,6 +189,7 @@ def list_people(s: Session, limit: int = 1000, offset: int = 0) -> list[PersonIn
         images, images.c.person_id == Person.id
     )
     rows = s.execute(stmt.order_by(Person.external_id).limit(limit).offset(offset)).all()
+    names = _group_names(s, [p.id for p, _, _ in rows])
     return [
         PersonInfo(
             id=p.id,
@@ -195,9 +199,16 @@ def list_people(s: Session, limit: int = 1000, offset: int = 0) -> list[PersonIn
             updated_at=p.updated_at,
             sample_count=int(n),
             stored_images=int(m),
+            groups=tuple(sorted(names.get(p.id, ()))),
         )
         for p, n, m in rows
     ]
+
+
+def _group_names(s: Session, person_ids: list[int]) -> dict[int, frozenset[str]]:
+    from facegate.core.store.groups import groups_of_people  # groups imports this module
+
+    return groups_of_people(s, person_ids)
 
 
 def count_people(s: Session) -> int:

@@ -52,8 +52,9 @@ async def stream(websocket: WebSocket) -> None:
     try:
         caller = await authenticate(websocket, SCOPE_STREAM)
         actor = caller.name
+        groups = caller.groups  # the groups of people this door admits (None: every group)
         access = await run_in_threadpool(lambda: container.access)  # first use loads the models
-        await websocket.send_json(hello_message(actor, access.options.required_frames))
+        await websocket.send_json(hello_message(actor, access.options.required_frames, groups))
     except (AuthError, PermissionDeniedError) as exc:
         close = CLOSE_UNAUTHORIZED if isinstance(exc, AuthError) else CLOSE_FORBIDDEN
         with suppress(WebSocketDisconnect, RuntimeError):
@@ -64,7 +65,7 @@ async def stream(websocket: WebSocket) -> None:
         return
     loop = StreamLoop(
         _StarletteSocket(websocket),
-        access.open_session(actor),
+        access.open_session(actor, groups),
         container.settings.stream_max_frame_bytes,
         _workers(websocket, container.settings.stream_workers),
     )

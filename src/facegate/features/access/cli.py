@@ -58,15 +58,63 @@ def devices_add(
     groups: Annotated[str | None, typer.Option(
         help="Comma-separated groups of people this door admits (default: none yet)")] = None,
 ) -> None:
-    """Register a device (a credential with the ``stream`` scope) and print its token once."""
-    from facegate.core.auth.credentials import KIND_DEVICE, parse_groups
+    """Register a device (a credential with the ``stream`` scope) and print its token once.
+
+    Without --groups a new device admits no group: it denies everyone (reason no_groups) until
+    `facegate devices groups NAME GROUP,...` names the groups of people it lets in."""
+    from facegate.core.auth.credentials import KIND_DEVICE
     from facegate.core.auth.principal import CLI_PRINCIPAL, SCOPE_STREAM
 
-    admitted = parse_groups(groups) if groups is not None else frozenset()
-    device, token = _store().credentials.create(
+    c = _store()
+    admitted = _existing_groups(c, groups) if groups is not None else frozenset()
+    device, token = c.credentials.create(
         name, frozenset({SCOPE_STREAM}), CLI_PRINCIPAL, groups=admitted, kind=KIND_DEVICE
     )
     typer.echo(f"device {device.name} added; its token (shown only now): {token}")
+    if not admitted:
+        typer.echo(f"it admits nobody until you run: facegate devices groups {device.name} GROUP,...",
+                   err=True)
+
+
+def _existing_groups(c: Any, text: str) -> frozenset[str]:
+    """The groups named (comma list), each of which must exist (``not_found`` otherwise)."""
+    from facegate.core.store.groups import parse_groups, resolve_groups
+
+    wanted = parse_groups(text) or frozenset()
+    with c.database.session() as s:
+        resolve_groups(s, wanted)
+    return wanted
+
+
+def devices_groups(
+    name: Annotated[str, typer.Argument(help="Device name")],
+    groups: Annotated[
+        str | None, typer.Argument(help="Groups it admits, comma-separated (omit to show them)")
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Admit no group (deny everyone)")] = False,
+) -> None:
+    """Show or set the groups of people a door/camera admits (replaces the previous list).
+
+    One source of truth: the groups of the device's credential (what ``devices list`` shows)."""
+    from facegate.core.auth.credentials import KIND_DEVICE
+    from facegate.core.auth.principal import CLI_PRINCIPAL
+
+    c = _store()
+    if groups is None and not clear:
+        current = c.credentials.get(name, KIND_DEVICE).groups
+        typer.echo(f"{name} admits: {_admits(current)}")
+        return
+    if groups is not None and clear:
+        raise fail("give groups or --clear, not both")
+    wanted = frozenset() if clear or groups is None else _existing_groups(c, groups)
+    device = c.credentials.set_groups(name, wanted, CLI_PRINCIPAL, KIND_DEVICE)
+    typer.echo(f"{name} admits: {_admits(device.groups)}")
+
+
+def _admits(groups: Any) -> str:
+    if groups is None:
+        return "every group"
+    return ", ".join(sorted(groups)) or "nobody (no group: every frame is denied)"
 
 
 def devices_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
@@ -89,8 +137,7 @@ def devices_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
         return
     for d in rows:
         seen = d.last_used_at.strftime("%Y-%m-%d %H:%M:%S") if d.last_used_at else "never"
-        groups = "all" if d.groups is None else (",".join(d.groups) or "none")
-        typer.echo(f"{d.name}  groups {groups}  created {d.created_at:%Y-%m-%d %H:%M:%S}  "
+        typer.echo(f"{d.name}  admits {_admits(d.groups)}  created {d.created_at:%Y-%m-%d %H:%M:%S}  "
                    f"last seen {seen}")
     if not rows:
         typer.echo("no devices")
@@ -134,6 +181,7 @@ def register(app: typer.Typer) -> None:
     devices_app.command("add")(devices_add)
     devices_app.command("list")(devices_list)
     devices_app.command("remove")(devices_remove)
+    devices_app.command("groups")(devices_groups)
     log_app.command("tail")(log_tail)
     app.add_typer(devices_app, name="devices")
     app.add_typer(log_app, name="log")

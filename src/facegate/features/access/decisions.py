@@ -1,16 +1,19 @@
 """Access decisions for live video: who is in view, granted or denied, and what goes to the log.
 
-One ``AccessSession`` per stream (camera connection). For every processed frame it identifies every
-face (through an ``Identifier``: ``container.identification.identify_image``), then decides:
+One ``AccessSession`` per stream (camera connection), opened with the groups its device admits.
+For every processed frame it identifies every face among the people of those groups (through an
+``Identifier``: ``container.identification.identify_image``), then decides:
 
 * **granted** when a known person who is allowed (every enrolled person, or the allow-list) has been
   recognised in ``required_frames`` consecutive *processed* frames (default 3; frames the server
   dropped as stale do not count either way);
 * otherwise **denied**, with a reason: ``no_face``, ``confirming`` (recognised, streak still short),
   ``unknown`` (an unrecognised face for N frames), ``not_allowed`` (a known person outside the
-  allow-list for N frames), and at a door with liveness (``passive``/``strict``, see
-  ``facegate.features.access.liveness``) ``checking_liveness`` (recognised, no liveness evidence
-  yet) or ``not_live`` (none after ``max_wait_s``).
+  allow-list for N frames), ``no_groups`` (the device admits no group yet: every frame is denied
+  until an administrator runs ``facegate devices groups NAME GROUP,...``), and at a door with
+  liveness (``passive``/``strict``, see ``facegate.features.access.liveness``)
+  ``checking_liveness`` (recognised, no liveness evidence yet) or ``not_live`` (none after
+  ``max_wait_s``).
 
 Logging policy (so the audit table gets decisions, not 15 lines a second): a decision is written
 when it is *settled* (granted, or denied for ``unknown``/``not_allowed`` — never for ``no_face`` or
@@ -42,12 +45,14 @@ from facegate.features.access.liveness import (
 )
 from facegate.features.access.textlog import AccessTextLog
 
-Identifier = Callable[[ImageArray], list[Identification]]
+Identifier = Callable[[ImageArray, "frozenset[str] | None"], list[Identification]]
+"""Identify every face of a frame among the people of the groups (None: every group)."""
 
 GRANTED = "granted"
 DENIED = "denied"
 UNKNOWN_KEY = "<unknown>"
-SETTLED_DENIALS = frozenset({"unknown", "not_allowed", "not_live"})
+NO_GROUPS = "no_groups"
+SETTLED_DENIALS = frozenset({"unknown", "not_allowed", "not_live", NO_GROUPS})
 
 
 class AuditSink(Protocol):
@@ -216,8 +221,10 @@ class AccessService:
         self.ear = ear
         self.passive = passive
 
-    def open_session(self, actor: str) -> AccessSession:
-        return AccessSession(self, actor)
+    def open_session(self, actor: str, groups: frozenset[str] | None = None) -> AccessSession:
+        """A stream of ``actor`` admitting the people of ``groups`` (None: every group; empty:
+        nobody, every frame is denied with reason ``no_groups``)."""
+        return AccessSession(self, actor, groups)
 
     def door_mode(self, actor: str) -> DoorMode:
         """The liveness mode of the door behind ``actor`` (``device:NAME``), else the default."""
@@ -252,9 +259,12 @@ class AccessService:
 class AccessSession:
     """State of one stream: streaks and log policy. Process one frame at a time."""
 
-    def __init__(self, service: AccessService, actor: str) -> None:
+    def __init__(
+        self, service: AccessService, actor: str, groups: frozenset[str] | None = None
+    ) -> None:
         self.service = service
         self.actor = actor
+        self.groups = groups
         opts = service.options
         self.tracker = AccessTracker(opts.required_frames)
         self.policy = LogPolicy(opts.log_interval_s)
@@ -280,8 +290,10 @@ class AccessSession:
         svc = self.service
         if svc.options.test_delay_s > 0:
             time.sleep(svc.options.test_delay_s)
-        faces = judge_faces(svc.identify(image), svc.options.allowed)
+        faces = judge_faces(svc.identify(image, self.groups), svc.options.allowed)
         decision = self.tracker.update(faces)
+        if self.groups is not None and not self.groups:  # a door nobody configured yet
+            decision = AccessDecision(DENIED, NO_GROUPS, None, None, None, 0, self.tracker.required)
         now = svc.clock()
         if self.door is not None:
             decision = self._door_check(image, faces, decision, now)

@@ -48,10 +48,14 @@ def result_message(header: FrameHeader, outcome: FrameOutcome, dropped: int) -> 
     }
 
 
-def hello_message(actor: str, required_frames: int) -> dict[str, Any]:
+def hello_message(
+    actor: str, required_frames: int, groups: frozenset[str] | None = None
+) -> dict[str, Any]:
+    """``groups``: the groups of people this stream admits (null: every group; []: nobody yet)."""
     return {
         "type": "hello",
         "protocol": PROTOCOL_VERSION,
         "device": actor,
         "required_frames": required_frames,
+        "groups": None if groups is None else sorted(groups),
     }

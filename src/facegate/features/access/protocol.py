@@ -13,7 +13,9 @@ another frame's header, and the server can drop a stale frame by dropping one me
 
 Server → client, **text** JSON messages:
 
-* ``{"type": "hello", "protocol": 1, "device": ..., "required_frames": N}`` once, after authentication;
+* ``{"type": "hello", "protocol": 1, "device": ..., "required_frames": N, "groups": [...]}`` once,
+  after authentication (``groups``: the groups of people this device admits; ``[]`` for a device
+  nobody configured yet, whose every frame is denied with reason ``no_groups``; null: every group);
 * ``{"type": "result", "frame", "ts", "camera", "faces": [...], "decision": {...}, "processing_ms",
   "dropped"}`` for every *processed* frame (frames replaced by a newer one before the worker got to
   them are counted in ``dropped`` and get no answer);

@@ -36,7 +36,14 @@ class StoreFaceEnroller:
         hook: AccountHook,
     ) -> FaceEnrollment:
         from facegate.core.errors import ImageTooLargeError, InvalidImageError
-        from facegate.core.people.enrollment import EnrollImage, EnrollMode, SampleOutcome, sha256_of
+        from facegate.core.people.enrollment import (
+            EnrollImage,
+            EnrollMode,
+            EnrollOptions,
+            SampleOutcome,
+            sha256_of,
+        )
+        from facegate.core.store.groups import WEB_GROUP
         from facegate.core.vision.images import check_request_budget, decode_labeled
 
         check_request_budget(files, self.limits)  # headers only; then one image at a time
@@ -48,9 +55,12 @@ class StoreFaceEnroller:
                 checked.append((None, SampleOutcome(label, False, 0, exc.message)))
                 continue
             checked.append(self.enrollment.check_image(EnrollImage(image, label, sha256_of(data))))
+        # web sign-ups land in 'web' only; a face already enrolled there as someone else is
+        # refused (409 duplicate_face, naming nobody): one person, one account, one vote
         result = self.enrollment.enroll_faces(
             username, checked, display_name, mode=EnrollMode.CREATE, source=source,
             actor=username, session_hook=lambda s, _person, _outcomes: hook(s),
+            options=EnrollOptions(groups=frozenset({WEB_GROUP}), create_groups=True),
         )
         return FaceEnrollment(
             tuple(o.label for o in result.accepted),
@@ -72,7 +82,8 @@ class LivenessFaceLogin:
 
     The challenge is created for the account's person. ``finish`` consumes the passed liveness
     session once (single use, bound to that person) and compares the embedding of the face that
-    passed with the person's mean template (1:1, cosine similarity ≥ the model's threshold).
+    passed with the person's mean template (1:1, cosine similarity ≥ the model's threshold). The
+    person must belong to one of ``login_groups`` (``FACEGATE_WEB_LOGIN_GROUPS``, default web).
     The browser only learns "running" or "done", never which check failed.
     """
 
@@ -84,7 +95,9 @@ class LivenessFaceLogin:
         model: Callable[[], str],
         threshold: float,
         limits: ImageLimits,
+        login_groups: frozenset[str] = frozenset({"web"}),
     ) -> None:
+        self.login_groups = login_groups
         self._liveness = liveness
         self.db = db
         self._cipher = cipher
@@ -116,6 +129,8 @@ class LivenessFaceLogin:
         person_id = self._person_id(username)
         if person_id is None:
             return FaceCheck(False, "no face enrolled for the account")
+        if not self._admitted(person_id):
+            return FaceCheck(False, "the account's person is in no web login group")
         try:
             proof = self._liveness().consume_passed(challenge_id, person_id=person_id, actor=username)
         except FaceGateError as exc:
@@ -132,6 +147,12 @@ class LivenessFaceLogin:
                                     f"(similarity {similarity:.3f} < {self.threshold:.3f})",
                              round(similarity, 4))
         return FaceCheck(True, "ok", round(similarity, 4))
+
+    def _admitted(self, person_id: int) -> bool:
+        from facegate.core.store.groups import groups_of_person
+
+        with self.db.session() as s:
+            return bool(groups_of_person(s, person_id) & self.login_groups)
 
     def _person_id(self, username: str) -> int | None:
         from facegate.core.store import people

@@ -23,7 +23,7 @@ def admin_home(ctx: Ctx) -> Response:
     require_admin(ctx)
     c = ctx.container
     return ctx.render("admin_people.html", accounts=c.accounts.list_accounts(),
-                      people=c.enrollment.list_people(limit=500))
+                      people=c.enrollment.list_people(limit=500), groups=c.groups.list_groups())
 
 
 @router.get("/audit", response_class=HTMLResponse)

@@ -2,7 +2,8 @@
 
 ``install(app, container)`` mounts both as sub-applications with their own error envelopes.
 Keys are checked by ``container.credentials`` (``auth.CredentialResolver``); person groups come
-from ``container.person_groups`` (``auth.PersonGroups``; default: every key sees every person).
+from ``container.person_groups`` (``auth.PersonGroups``: FaceGate's group service; without one,
+every key sees every person).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from facegate.core.domain import AnalyzedFace, AuditEvent, FloatArray, ImageArray
 from facegate.core.errors import FaceGateError, NoFaceError, PermissionDeniedError
-from facegate.core.people.enrollment import EnrollImage, EnrollMode, SampleOutcome, sha256_of
+from facegate.core.people.enrollment import EnrollImage, EnrollMode, EnrollOptions, SampleOutcome, sha256_of
 from facegate.core.store import people as store
 from facegate.core.store.crypto import face_image_aad, template_aad
 from facegate.core.store.models import FaceImage, FaceTemplate, Person
@@ -97,7 +97,8 @@ class CompatGallery:
             if store.find_person(s, name) is not None:
                 raise SubjectExistsError("Subject already exists")
         self.c.enrollment.enroll(name, [], name, mode=EnrollMode.CREATE, actor=caller.actor,
-                                 session_hook=self._assign_hook(caller, created=True))
+                                 session_hook=self._assign_hook(caller, created=True),
+                                 options=_options(caller, True, allow_empty=True))
         return name
 
     def rename_subject(self, caller: Caller, old: str, new: str) -> None:
@@ -206,8 +207,9 @@ class CompatGallery:
                     s.add(CompatFace(image_id=ids[-1], template_id=o.template_id, person_id=person.id))
             assign(s, person, outcomes)
 
+        options = _options(caller, created)
         self.c.enrollment.enroll_faces(name, checked, name, mode=EnrollMode.UPSERT, source="upload",
-                                       actor=caller.actor, session_hook=hook)
+                                       actor=caller.actor, session_hook=hook, options=options)
         return ids
 
     def _assign_hook(self, caller: Caller, created: bool) -> Any:
@@ -306,3 +308,11 @@ def _check_name(subject: str) -> str:
         return store.check_external_id(subject)
     except ValueError as exc:
         raise FaceGateError(str(exc)) from None
+
+
+def _options(caller: Caller, created: bool, allow_empty: bool = False) -> EnrollOptions:
+    """CompreFace semantics: a subject is a label, and two subjects may hold the same face (then
+    merged by a rename), so FaceGate's one-face-one-identity check is off here. A new subject of a
+    key limited to groups joins exactly those (``PersonGroups.assign``, not ``default``)."""
+    groups: frozenset[str] | None = frozenset() if created and caller.groups is not None else None
+    return EnrollOptions(groups=groups, allow_empty=allow_empty, check_duplicate=False)

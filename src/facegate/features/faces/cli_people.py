@@ -10,9 +10,11 @@ from typing import Annotated, Any
 import cv2
 import typer
 
+from facegate.core.auth.principal import CLI_PRINCIPAL
 from facegate.core.cli import container, fail, print_json
 from facegate.core.domain import Identification
-from facegate.core.people.enrollment import EnrollImage, EnrollmentResult, sha256_of
+from facegate.core.people.enrollment import EnrollImage, EnrollmentResult, EnrollOptions, sha256_of
+from facegate.core.store.groups import parse_groups
 from facegate.core.store.people import PersonInfo
 from facegate.core.vision.draw import GREEN, RED, draw_labelled
 from facegate.core.vision.images import decode_labeled
@@ -23,6 +25,14 @@ keys_app = typer.Typer(help="Template encryption keys.", no_args_is_help=True)
 
 ImageArg = Annotated[Path, typer.Argument(help="Image file (JPEG, PNG, …)", exists=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON")]
+GroupOpt = Annotated[
+    list[str] | None,
+    typer.Option("--group", "-g", help="Group(s): repeat the option or give a comma list"),
+]
+DuplicateOpt = Annotated[
+    bool,
+    typer.Option(help="Enrol even if the face matches another person of the groups (audited)"),
+]
 ACTOR = "cli"
 
 
@@ -38,6 +48,7 @@ def _person_json(p: PersonInfo) -> dict[str, Any]:
         "display_name": p.display_name,
         "samples": p.sample_count,
         "stored_images": p.stored_images,
+        "groups": list(p.groups),
         "created_at": p.created_at.isoformat(),
         "updated_at": p.updated_at.isoformat(),
     }
@@ -79,20 +90,30 @@ def add(
     name: Annotated[str, typer.Argument(help="External id (username, customer id, …)")],
     images: Annotated[list[Path], typer.Argument(help="One or more images of the person")],
     display_name: Annotated[str | None, typer.Option(help="Name shown (default: the id)")] = None,
+    group: GroupOpt = None,
+    allow_duplicate: DuplicateOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Enrol a person (or add samples to them) from one or more images."""
+    """Enrol a person (or add samples to them) from one or more images.
+
+    A new person joins --group (default: 'default'); a face already enrolled as another person
+    of those groups is refused unless --allow-duplicate."""
     c = _store()
     items = [_read(c, p) for p in images]
-    r = c.enrollment.enroll(name, items, display_name, source="upload", actor=ACTOR)
+    options = EnrollOptions(parse_groups(group), CLI_PRINCIPAL, allow_duplicate)
+    r = c.enrollment.enroll(name, items, display_name, source="upload", actor=ACTOR,
+                            options=options)
     if as_json:
         print_json(_enrol_json(r))
         return
     verb = "enrolled" if r.created else "added samples to"
     typer.echo(
         f"{verb} {r.person.external_id}: {len(r.accepted)} accepted, {len(r.rejected)} rejected "
-        f"({plural(r.person.sample_count, 'sample')}, model {r.model})"
+        f"({plural(r.person.sample_count, 'sample')}, model {r.model}, "
+        f"groups {','.join(r.groups) or '-'})"
     )
+    if r.duplicate_of is not None:
+        typer.echo(f"  warning: enrolled although the face matches {r.duplicate_of} (audited)")
     for o in r.rejected:
         typer.echo(f"  rejected {o.label}: {o.reason}")
 
@@ -116,12 +137,14 @@ def list_people(as_json: JsonOpt = False) -> None:
     typer.echo(people(len(everyone)))
     if not everyone:
         return
-    rows = [("ID", "NAME", "SAMPLES", "IMAGES")] + [
-        (p.external_id, p.display_name, str(p.sample_count), str(p.stored_images)) for p in everyone
+    rows = [("ID", "NAME", "SAMPLES", "GROUPS", "IMAGES")] + [
+        (p.external_id, p.display_name, str(p.sample_count), ",".join(p.groups) or "-",
+         str(p.stored_images))
+        for p in everyone
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
-        typer.echo("  " + "  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + "  " + r[3])
+        typer.echo("  " + "  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4])
 
 
 def show(name: Annotated[str, typer.Argument(help="External id")], as_json: JsonOpt = False) -> None:
@@ -132,7 +155,8 @@ def show(name: Annotated[str, typer.Argument(help="External id")], as_json: Json
         return
     typer.echo(
         f"{p.external_id} ({p.display_name}): {plural(p.sample_count, 'sample')}, "
-        f"{plural(p.stored_images, 'stored image')}, created {p.created_at:%Y-%m-%d %H:%M}"
+        f"{plural(p.stored_images, 'stored image')}, groups {','.join(p.groups) or '-'}, "
+        f"created {p.created_at:%Y-%m-%d %H:%M}"
     )
     for t in p.templates:
         kind = f"mean of {t.sample_count}" if t.is_mean else t.source
@@ -165,8 +189,13 @@ def import_dir(
     directory: Annotated[Path, typer.Argument(help="DIR/<name>/*.jpg or DIR/<first_last>.jpg")],
     as_json: JsonOpt = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
+    group: GroupOpt = None,
+    allow_duplicate: DuplicateOpt = False,
 ) -> None:
-    """Import a folder of people (idempotent: images already imported are skipped)."""
+    """Import a folder of people (idempotent: images already imported are skipped).
+
+    New people join --group (default: 'default'); a person whose face is already enrolled as
+    someone else of those groups is refused (listed) unless --allow-duplicate."""
     from tqdm import tqdm
 
     from facegate.features.faces.importer import ImportPerson, import_people
@@ -181,7 +210,8 @@ def import_dir(
                 yield person
                 t.update(1)
 
-    summary = import_people(c.enrollment, directory, bar, actor=ACTOR)
+    options = EnrollOptions(parse_groups(group), CLI_PRINCIPAL, allow_duplicate)
+    summary = import_people(c.enrollment, directory, bar, actor=ACTOR, options=options)
     if as_json:
         print_json(summary.as_dict())
         return
@@ -194,6 +224,8 @@ def import_dir(
         typer.echo(f"  rejected {path}: {reason}")
     for path, owner in summary.duplicates:
         typer.echo(f"  duplicate {path} (same image as {owner})")
+    for who, reason in summary.duplicate_faces:
+        typer.echo(f"  refused {who}: {reason}")
 
 
 def reembed(
@@ -257,12 +289,15 @@ def reembed(
 def identify(
     image: ImageArg,
     out: Annotated[Path | None, typer.Option("--out", help="Write an annotated image here")] = None,
+    group: GroupOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Identify every face of an image: best person or unknown, with top candidates."""
+    """Identify every face of an image: best person or unknown, with top candidates (among the
+    people of --group; default: everyone)."""
     c = _store()
     item = _read(c, image)
-    results = c.identification.identify_image(item.image, actor=ACTOR)
+    groups = c.identification.request_groups(parse_groups(group), CLI_PRINCIPAL)
+    results = c.identification.identify_image(item.image, actor=ACTOR, groups=groups)
     if out is not None:
         canvas = item.image.copy()
         draw_labelled(canvas, [
@@ -299,11 +334,14 @@ def identification_json(r: Identification) -> dict[str, Any]:
 def verify(
     name: Annotated[str, typer.Argument(help="External id of the claimed person")],
     image: ImageArg,
+    group: GroupOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """1:1: is the largest face of IMAGE this person? Exit 0 granted, 1 denied, 2 error."""
+    """1:1: is the largest face of IMAGE this person (of --group, if given)? Exit 0 granted,
+    1 denied, 2 error."""
     c = _store()
-    v = c.identification.verify(name, _read(c, image).image, actor=ACTOR)
+    groups = c.identification.request_groups(parse_groups(group), CLI_PRINCIPAL)
+    v = c.identification.verify(name, _read(c, image).image, actor=ACTOR, groups=groups)
     if as_json:
         print_json(
             {"person": v.external_id, "verified": v.verified, "decision": v.decision,
@@ -364,3 +402,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
     app.command()(identify)
     app.command()(verify)
+    from facegate.features.faces import cli_groups
+
+    cli_groups.register(app, people_app)

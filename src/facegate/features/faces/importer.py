@@ -16,11 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from facegate.core.domain import AnalyzedFace
-from facegate.core.errors import FaceGateError, FaceQualityError
+from facegate.core.errors import DuplicateFaceError, FaceGateError, FaceQualityError
 from facegate.core.people.enrollment import (
     EnrollImage,
     EnrollmentService,
     EnrollMode,
+    EnrollOptions,
     SampleOutcome,
     sha256_of,
 )
@@ -44,6 +45,7 @@ class ImportSummary:
     already_imported: int = 0
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (path, first seen as)
+    duplicate_faces: list[tuple[str, str]] = field(default_factory=list)  # (person, why refused)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -53,6 +55,7 @@ class ImportSummary:
             "already_imported": self.already_imported,
             "rejected": [{"path": p, "reason": r} for p, r in self.rejected],
             "duplicates": [{"path": p, "first_seen_as": r} for p, r in self.duplicates],
+            "duplicate_faces": [{"person": p, "reason": r} for p, r in self.duplicate_faces],
         }
 
 
@@ -84,8 +87,10 @@ def import_people(
     root: Path,
     progress: Callable[[Iterator[ImportPerson], int], Iterator[ImportPerson]] | None = None,
     actor: str | None = "import",
+    options: EnrollOptions | None = None,
 ) -> ImportSummary:
-    """Import every person of ``root``; see the module docstring."""
+    """Import every person of ``root``; see the module docstring. A person whose face is already
+    enrolled as someone else (``options``' groups) is refused and listed in ``duplicate_faces``."""
     people = scan_import_dir(root)
     summary = ImportSummary()
     seen: dict[str, str] = {}  # sha256 → external id, for this run and earlier runs
@@ -94,7 +99,7 @@ def import_people(
         iterator = progress(iterator, len(people))
     for person in iterator:
         summary.people_seen += 1
-        _import_one(enrollment, person, summary, seen, actor)
+        _import_one(enrollment, person, summary, seen, actor, options)
     return summary
 
 
@@ -116,6 +121,7 @@ def _import_one(
     summary: ImportSummary,
     seen: dict[str, str],
     actor: str | None,
+    options: EnrollOptions | None = None,
 ) -> None:
     blobs = []
     for path in person.files:
@@ -155,8 +161,11 @@ def _import_one(
     try:
         result = enrollment.enroll_faces(
             person.external_id, checked, person.display_name, mode=EnrollMode.UPSERT,
-            source="import", actor=actor, session_hook=record,
+            source="import", actor=actor, session_hook=record, options=options,
         )
+    except DuplicateFaceError as exc:
+        summary.duplicate_faces.append((person.external_id, exc.message))
+        return
     except FaceQualityError:
         with enrollment.db.session(write=True) as s:
             for o in rejected:

@@ -88,6 +88,8 @@ class PersonOut(BaseModel):
     """Encrypted enrolment face crops kept for the person (FACEGATE_STORE_FACE_IMAGES)."""
     created_at: str
     updated_at: str
+    groups: list[str] = []
+    """The groups (galleries) the person belongs to."""
     templates: list[TemplateOut] | None = None
 
     @classmethod
@@ -110,6 +112,7 @@ class PersonOut(BaseModel):
         return cls(
             id=p.external_id,
             display_name=p.display_name,
+            groups=list(p.groups),
             samples=p.sample_count,
             stored_images=p.stored_images,
             created_at=p.created_at.isoformat(),

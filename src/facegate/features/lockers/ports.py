@@ -93,6 +93,7 @@ class Enroller(Protocol):
         source: str = "upload",
         actor: str | None = None,
         session_hook: Any = None,
+        options: Any = None,
     ) -> Any: ...
 
     def remove_person(self, external_id: str, actor: str | None = None) -> Any: ...

@@ -39,8 +39,12 @@ class RegistrationMixin(LockerBase):
         actor: str | None = None,
         on_check: Callable[[int], None] | None = None,
     ) -> RegistrationResult:
-        """Enrol the customer's face from frames and assign the locker, all or nothing."""
-        from facegate.core.people.enrollment import EnrollMode
+        """Enrol the customer's face from frames and assign the locker, all or nothing.
+
+        The person joins the group ``customers`` (the kiosk searches only it); a face already
+        enrolled there as another customer is refused (409 ``duplicate_face``, naming nobody)."""
+        from facegate.core.people.enrollment import EnrollMode, EnrollOptions
+        from facegate.core.store.groups import CUSTOMERS_GROUP
 
         customer_id = check_text(customer_id, "customer id")
         name = check_text(name, "name")
@@ -73,6 +77,7 @@ class RegistrationMixin(LockerBase):
                 source="camera",
                 actor=actor,
                 session_hook=hook,
+                options=EnrollOptions(groups=frozenset({CUSTOMERS_GROUP}), create_groups=True),
             )
         except FaceGateError as exc:
             self._record_refusal("locker.register", exc, actor, number, customer_id)

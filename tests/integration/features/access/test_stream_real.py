@@ -61,7 +61,7 @@ def test_enrolled_person_granted_stranger_denied_and_logged(
 ) -> None:
     from facegate.app.http import create_app
 
-    token = make_device(enrolled, "front-door")
+    token = make_device(enrolled, "front-door", frozenset({"default"}))  # obama's group
     known = scene_jpeg(faces_dir / "scenes" / "obama1.jpg")  # not the enrolment photo
     stranger = scene_jpeg(faces_dir / "people" / "biden" / "biden2.jpg")
     with TestClient(create_app(container=enrolled)) as client, client.websocket_connect(
@@ -172,7 +172,7 @@ class LoopingFrames:
 def device(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     c = Container(Settings(data_dir=tmp_path / "data", stream_door_liveness="off"))
     c.prepare_store()
-    token = make_device(c, "cam")
+    token = make_device(c, "cam", frozenset({"default"}))
     yield c.settings.data_dir, token
     c.shutdown()
 

@@ -132,9 +132,11 @@ def test_modes_conflict_and_not_found(stack: Stack) -> None:
         stack.enroll.enroll("ann", [fake_image(1)], mode=EnrollMode.CREATE)
     with pytest.raises(NotFoundError):
         stack.enroll.enroll("bob", [fake_image(2)], mode=EnrollMode.ADD)
-    created = stack.enroll.enroll("carl", [], mode=EnrollMode.CREATE)  # a person without faces
-    assert created.person.sample_count == 0
-    assert _count(stack.db, Person) == 2
+    with pytest.raises(FaceQualityError, match="no images given"):  # never a face-less person
+        stack.enroll.enroll("carl", [], mode=EnrollMode.CREATE)
+    with pytest.raises(FaceQualityError, match="no face found"):
+        stack.enroll.enroll("carl", [fake_image(3, faces=0)], mode=EnrollMode.CREATE)
+    assert _count(stack.db, Person) == 1
 
 
 def test_identify_known_unknown_and_topk(stack: Stack) -> None:
@@ -165,7 +167,8 @@ def test_verify_person(stack: Stack) -> None:
         stack.ident.verify("nobody", fake_image(1))
     with pytest.raises(NoFaceError):
         stack.ident.verify("ann", fake_image(1, faces=0))
-    stack.enroll.enroll("carl", [], mode=EnrollMode.CREATE)
+    with stack.db.session(write=True) as s:  # a person row without templates (older data)
+        store.create_person(s, "carl")
     with pytest.raises(NotFoundError, match="no face templates"):
         stack.ident.verify("carl", fake_image(3))
     log = stack.audit.query(AuditQuery(action="verify"))
@@ -202,6 +205,24 @@ def test_other_process_changes_are_seen(backend_url: str, tmp_path: Path) -> Non
     reloads = b.search.reloads  # type: ignore[attr-defined]
     b.ident.identify_image(fake_image(1))
     assert b.search.reloads == reloads  # type: ignore[attr-defined]  # unchanged: no reload
+
+
+def test_removing_a_faceless_person_does_not_hide_another_workers_change(
+    backend_url: str, tmp_path: Path  # noqa: F811
+) -> None:
+    """Removing a person without templates bumps no revision, so it must not mark the memory
+    index current: another worker's removal (already counted in the revision) would stay hidden
+    (found by the CompreFace client suite: a deleted subject kept matching new enrolments)."""
+    a = Stack(backend_url, tmp_path / "keys", pg_search=False)
+    a.db.upgrade()
+    b = Stack(backend_url, tmp_path / "keys", pg_search=False)
+    a.enroll.enroll("ann", [fake_image(1)])
+    assert a.ident.identify_image(fake_image(1))[0].label == "ann"  # a's index is loaded
+    b.enroll.remove_person("ann")  # another worker: the revision moves, a's index is stale
+    with a.db.session(write=True) as s:
+        store.create_person(s, "carl")  # a person without faces (a CompreFace subject)
+    a.enroll.remove_person("carl")
+    assert a.ident.identify_image(fake_image(1))[0].label == "unknown"
 
 
 def test_pgvector_search_agrees_with_exact_search(pg_url: str, tmp_path: Path) -> None:  # noqa: F811

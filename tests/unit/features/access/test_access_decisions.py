@@ -141,7 +141,7 @@ def test_confirming_is_never_logged() -> None:
 def scripted(*frames: list[Identification]):  # type: ignore[no-untyped-def]
     it = iter(frames)
 
-    def identify(image: ImageArray) -> list[Identification]:
+    def identify(image: ImageArray, groups: frozenset[str] | None = None) -> list[Identification]:
         return next(it)
 
     return identify

@@ -42,6 +42,9 @@ def test_device_lifecycle(main: Main) -> None:
     device = c.credentials.authenticate(token)
     assert (device.name, device.scopes, device.groups) == (
         "device:front-door", frozenset({"stream"}), frozenset())  # a new door admits no group yet
+    code, _, err = main("devices", "add", "back-door", "--groups", "staff,night-shift")
+    assert code == 2 and "night-shift" in err  # every group a door admits must exist
+    assert main("groups", "create", "night-shift")[0] == 0
     code, out, _ = main("devices", "add", "back-door", "--groups", "staff,night-shift")
     assert code == 0
     assert c.credentials.authenticate(out.strip().rsplit(" ", 1)[1]).groups == {"staff", "night-shift"}
@@ -57,7 +60,24 @@ def test_device_lifecycle(main: Main) -> None:
     code, _, err = main("devices", "remove", "front-door")
     assert code == 2 and err == "error: no device named 'front-door'\n"
     actions = [e.action for e in c.audit.query(AuditQuery())]
-    assert actions[:3] == ["device.remove", "device.create", "device.create"]
+    assert actions[:3] == ["device.remove", "device.create", "group.create"]
+
+
+def test_device_groups_show_set_clear_audited(main: Main) -> None:
+    assert main("devices", "add", "door")[0] == 0
+    nobody = "door admits: nobody (no group: every frame is denied)\n"
+    assert main("devices", "groups", "door") == (0, nobody, "")
+    assert main("devices", "groups", "door", "staff,customers")[1] == "door admits: customers, staff\n"
+    code, _, err = main("devices", "groups", "door", "ghosts")
+    assert code == 2 and "ghosts" in err
+    code, _, err = main("devices", "groups", "door", "staff", "--clear")
+    assert code == 2 and "not both" in err
+    assert main("devices", "groups", "door", "--clear")[1] == nobody
+    c = container()
+    assert c.credentials.get("door", "device").groups == ()
+    changes = [e.details for e in c.audit.query(AuditQuery(action="device.groups"))]
+    assert changes == [{"before": ["customers", "staff"], "groups": []},
+                       {"before": [], "groups": ["customers", "staff"]}]
 
 
 def test_bad_device_name_and_empty_log(main: Main) -> None:

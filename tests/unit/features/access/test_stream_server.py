@@ -41,12 +41,16 @@ class FakeAudit:
             self.events.append(event)
 
 
-def identify_by_brightness(image: ImageArray) -> list[Identification]:
-    """Dark frame: nobody; grey: obama; bright: a stranger."""
+def identify_by_brightness(
+    image: ImageArray, groups: frozenset[str] | None = None
+) -> list[Identification]:
+    """Dark frame: nobody; grey: obama (of group 'staff'); bright: a stranger."""
     mean = float(image.mean())
     if mean < 60:
         return []
-    return [ident("obama")] if mean < 160 else [ident(None, 0.1)]
+    if mean < 160 and (groups is None or "staff" in groups):
+        return [ident("obama")]
+    return [ident(None, 0.1)]
 
 
 def jpeg(level: int) -> bytes:
@@ -91,7 +95,7 @@ class SlowSession:
     def process_jpeg(self, data: bytes, camera: str | None, frame: int | None) -> Any:
         time.sleep(0.05)
         self.frames.append(frame or 0)
-        service = AccessService(lambda img: [], FakeAudit())
+        service = AccessService(lambda img, groups: [], FakeAudit())
         return service.open_session("t").process_image(np.zeros((4, 4, 3), np.uint8))
 
 
@@ -136,10 +140,16 @@ class Devices:
     def __init__(self, container: Any) -> None:
         self.c = container
 
+        self.store = self  # the groups a door admits live on its credential
+
     def create(self, name: str) -> tuple[Any, str]:
+        """A new door admits no group, as ``facegate devices add`` without ``--groups``."""
         return self.c.credentials.create(  # type: ignore[no-any-return]
-            name, frozenset({"stream"}), CLI_PRINCIPAL, kind=KIND_DEVICE
+            name, frozenset({"stream"}), CLI_PRINCIPAL, groups=frozenset(), kind=KIND_DEVICE
         )
+
+    def set_groups(self, name: str, groups: frozenset[str]) -> Any:
+        return self.c.credentials.set_groups(name, groups, CLI_PRINCIPAL, KIND_DEVICE)
 
 
 @pytest.fixture
@@ -180,14 +190,38 @@ def test_a_key_without_the_stream_scope_gets_4403(app_and_audit) -> None:  # typ
         assert closed.value.code == CLOSE_FORBIDDEN
 
 
+def test_a_new_door_admits_nobody_until_its_groups_are_set(app_and_audit) -> None:  # type: ignore[no-untyped-def]
+    app, audit, registry = app_and_audit
+    _, token = registry.create("front-door")
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(app).websocket_connect("/v1/stream", headers=headers) as ws:
+        assert ws.receive_json()["groups"] == []
+        for i in range(4):  # obama is enrolled (staff), but this door admits no group yet
+            ws.send_bytes(frame_msg(i, jpeg(110)))
+            r = ws.receive_json()
+            assert (r["decision"]["status"], r["decision"]["reason"]) == ("denied", "no_groups")
+            assert r["faces"][0]["person"] is None
+    registry.store.set_groups("front-door", frozenset({"web"}))  # the web sign-ups: not obama
+    with TestClient(app).websocket_connect("/v1/stream", headers=headers) as ws:
+        assert ws.receive_json()["groups"] == ["web"]
+        for i in range(4):
+            ws.send_bytes(frame_msg(i, jpeg(110)))
+            r = ws.receive_json()
+        assert (r["decision"]["status"], r["decision"]["reason"]) == ("denied", "unknown")
+    access = [(e.decision, e.details["reason"]) for e in audit.events if e.action == "access"]
+    assert access == [("denied", "no_groups"), ("denied", "unknown")]
+
+
 def test_device_token_streams_to_a_granted_decision(app_and_audit) -> None:  # type: ignore[no-untyped-def]
     app, audit, registry = app_and_audit
     _, token = registry.create("front-door")
+    registry.store.set_groups("front-door", frozenset({"staff"}))
     with TestClient(app).websocket_connect(
         "/v1/stream", headers={"Authorization": f"Bearer {token}"}
     ) as ws:
         hello = ws.receive_json()
-        assert hello == {"type": "hello", "protocol": 1, "device": "device:front-door", "required_frames": 3}
+        assert hello == {"type": "hello", "protocol": 1, "device": "device:front-door",
+                         "required_frames": 3, "groups": ["staff"]}
         statuses = []
         for i in range(4):
             ws.send_bytes(frame_msg(i, jpeg(110)))
@@ -237,6 +271,8 @@ def test_two_cameras_at_once_keep_their_own_streaks(app_and_audit) -> None:  # t
     app, audit, registry = app_and_audit
     _, t1 = registry.create("door-a")
     _, t2 = registry.create("door-b")
+    for door in ("door-a", "door-b"):
+        registry.store.set_groups(door, frozenset({"staff"}))
     client = TestClient(app)
     with client.websocket_connect("/v1/stream", headers={"Authorization": f"Bearer {t1}"}) as a, \
             client.websocket_connect("/v1/stream", headers={"Authorization": f"Bearer {t2}"}) as b:

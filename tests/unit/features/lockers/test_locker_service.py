@@ -78,6 +78,7 @@ class FakeEnroller:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.options: Any = None  # the EnrollOptions of the last enrolment
 
     def check_image(self, item: Any) -> tuple[AnalyzedFace | None, Outcome]:
         code = int(item.image.flat[0])
@@ -88,8 +89,9 @@ class FakeEnroller:
     def enroll_faces(
         self, external_id: str, checked: Sequence[tuple[AnalyzedFace | None, Any]],
         display_name: str | None = None, *, mode: Any = None, source: str = "upload",
-        actor: str | None = None, session_hook: Any = None,
+        actor: str | None = None, session_hook: Any = None, options: Any = None,
     ) -> None:
+        self.options = options
         accepted = [f for f, o in checked if f is not None and o.accepted]
         if not accepted:
             raise FaceQualityError("no usable face")

@@ -10,13 +10,15 @@ from starlette.concurrency import run_in_threadpool
 from facegate.core.auth.principal import SCOPE_PEOPLE_READ, SCOPE_PEOPLE_WRITE, Principal
 from facegate.core.errors import TooManyImagesError
 from facegate.core.http import ContainerDep, read_upload, require_scope
-from facegate.core.people.enrollment import EnrollMode
+from facegate.core.people.enrollment import EnrollMode, EnrollOptions
 from facegate.core.ratelimit.deps import rate_limit
+from facegate.core.store.groups import parse_groups
 from facegate.features.faces.schemas import EnrollmentOut, PeopleOut, PersonOut
 
 router = APIRouter(prefix="/v1/people", tags=["people"])
 Reader = Annotated[Principal, require_scope(SCOPE_PEOPLE_READ)]
 Writer = Annotated[Principal, require_scope(SCOPE_PEOPLE_WRITE)]
+DUPLICATE_HELP = "Administrators only: enrol even if the face matches another person (audited)"
 
 
 async def _files(container: ContainerDep, images: list[UploadFile]) -> list[tuple[str, bytes]]:
@@ -33,12 +35,19 @@ async def create_person(
     external_id: str = Form(..., min_length=1, max_length=200, description="Username, customer id, …"),
     display_name: str | None = Form(None, max_length=200),
     images: list[UploadFile] = File(default=[], description="Images with exactly one face each"),
+    group: list[str] | None = Form(
+        None, description="Groups to join (repeat or comma list); default: 'default'"
+    ),
+    allow_duplicate: bool = Form(False, description=DUPLICATE_HELP),
 ) -> EnrollmentOut:
-    """Create a person (409 if the id exists) and enrol the given images (422 if none is usable)."""
+    """Create a person (409 if the id exists) and enrol the given images (422 if none is usable;
+    409 ``duplicate_face`` if the face is already enrolled as another person of the groups)."""
+    options = EnrollOptions(parse_groups(group), caller, allow_duplicate)
     files = await _files(container, images)
     result = await run_in_threadpool(  # the first call builds the service (loads the models)
         lambda: container.enrollment.enroll_bytes(
-            external_id, files, display_name, mode=EnrollMode.CREATE, source="upload", actor=caller.name
+            external_id, files, display_name, mode=EnrollMode.CREATE, source="upload",
+            actor=caller.name, options=options,
         )
     )
     return EnrollmentOut.of(result)
@@ -74,12 +83,16 @@ async def add_faces(
     caller: Writer,
     external_id: str,
     images: list[UploadFile] = File(..., description="Images with exactly one face each"),
+    allow_duplicate: bool = Form(False, description=DUPLICATE_HELP),
 ) -> EnrollmentOut:
-    """Add samples to an existing person (404 if unknown); the mean template is recomputed."""
+    """Add samples to an existing person (404 if unknown); the mean template is recomputed. A face
+    matching another person of the person's groups is refused (409 ``duplicate_face``)."""
+    options = EnrollOptions(None, caller, allow_duplicate)
     files = await _files(container, images)
     result = await run_in_threadpool(
         lambda: container.enrollment.enroll_bytes(
-            external_id, files, None, mode=EnrollMode.ADD, source="upload", actor=caller.name
+            external_id, files, None, mode=EnrollMode.ADD, source="upload", actor=caller.name,
+            options=options,
         )
     )
     return EnrollmentOut.of(result)

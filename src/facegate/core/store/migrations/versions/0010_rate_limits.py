@@ -1,7 +1,7 @@
 """Rate-limit counters shared by every worker and host (``facegate.core.ratelimit``).
 
 Revision ID: 0010_rate_limits
-Revises: 0007_search_partitions
+Revises: 0009_groups
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_rate_limits"
-down_revision = "0008_credentials"
+down_revision = "0009_groups"
 branch_labels = None
 depends_on = None
 
