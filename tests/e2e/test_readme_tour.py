@@ -143,6 +143,8 @@ def _sandbox(root: Path, data: Path) -> None:
         "ada2.jpg": lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0003.jpg",
         "probe.jpg": lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0004.jpg",
         "group.jpg": scenes / "bbt1.jpg",
+        "grace1.jpg": lfw / "Serena_Williams" / "Serena_Williams_0001.jpg",
+        "grace2.jpg": lfw / "Serena_Williams" / "Serena_Williams_0002.jpg",
         "alice1.jpg": lfw / "Amelie_Mauresmo" / "Amelie_Mauresmo_0001.jpg",
         "alice2.jpg": lfw / "Amelie_Mauresmo" / "Amelie_Mauresmo_0002.jpg",
         "video.webm": data / "video" / "webcam_blink_turns.webm",

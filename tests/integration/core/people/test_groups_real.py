@@ -30,8 +30,10 @@ PASSWORD = "integration pw 1"
 def site(
     request: pytest.FixtureRequest, shared_container: Any, tmp_path: Path
 ) -> Iterator[tuple[TestClient, Container]]:
+    # the door part streams one still photo: door liveness off (this test is about groups; the
+    # door modes are tested in tests/integration/features/access/test_door_liveness_real.py)
     settings = Settings(data_dir=tmp_path / "d", database_url=database_url(request.param, tmp_path),
-                        web_cookie_secure=False)
+                        web_cookie_secure=False, stream_door_liveness="off")
     c = Container(settings)
     c.__dict__["pipeline"] = shared_container.pipeline  # reuse the loaded models
     with TestClient(create_app(settings, c)) as client:
