@@ -70,6 +70,9 @@ def tree_rss(pid: int) -> float:
         return float("nan")
 
 
+HEADERS: dict[str, str] = {}  # the API key of the server under test (every /v1 route needs one)
+
+
 def start_server(workers: int, data: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
@@ -78,6 +81,11 @@ def start_server(workers: int, data: Path) -> tuple[subprocess.Popen[bytes], str
         "FACEGATE_RATE_LIMIT_RECOGNITION": "10000000/minute",
         "FACEGATE_RATE_LIMIT_ENROL": "10000000/minute",
     }
+    key = subprocess.run(
+        [sys.executable, "-m", "facegate", "apikeys", "create", "load-bench", "--scopes", "admin",
+         "--quiet"], env=env, capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    HEADERS["Authorization"] = f"Bearer {key}"
     subprocess.run([sys.executable, "-m", "facegate", "db", "upgrade"], env=env, check=True,
                    capture_output=True)
     log = (data / "server.log").open("wb")
@@ -102,7 +110,8 @@ def enrol(url: str) -> None:
     for person in ("obama", "biden"):
         files = [("images", (p.name, p.read_bytes(), "image/jpeg"))
                  for p in sorted((PEOPLE / person).glob("*.jpg"))[:1]]
-        r = httpx.post(f"{url}/v1/people", data={"external_id": person}, files=files, timeout=120)
+        r = httpx.post(f"{url}/v1/people", data={"external_id": person}, files=files, timeout=120,
+                       headers=HEADERS)
         if r.status_code != 201:
             raise SystemExit(f"enrolment failed: {r.status_code} {r.text}")
 
@@ -128,7 +137,7 @@ async def run_level(url: str, endpoint: str, concurrency: int, seconds: float,
             errors += 0 if ok else 1
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits, headers=HEADERS) as http:
         await asyncio.gather(*(client(http) for _ in range(concurrency)))
     return latencies, errors
 
