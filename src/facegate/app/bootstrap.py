@@ -17,7 +17,7 @@ from facegate.core.settings import Settings
 from facegate.core.vision.detector import DetectorOptions, YunetDetector
 from facegate.core.vision.images import ImageLimits
 from facegate.core.vision.packs import EmbedderOptions, get_pack
-from facegate.core.vision.pipeline import FacePipeline
+from facegate.core.vision.pipeline import CoarseFirst, FacePipeline
 from facegate.core.vision.quality import QualityThresholds
 from facegate.features.access.decisions import AccessOptions, AccessService
 from facegate.features.access.liveness import DoorLivenessOptions, DoorMode, parse_door_modes
@@ -114,18 +114,30 @@ class Container:
             max_pitch_deg=s.max_pitch_deg,
         )
 
+    def _detector_at(self, max_side: int) -> YunetDetector:
+        s = self.settings
+        return YunetDetector(
+            DetectorOptions(
+                score_threshold=s.detect_score_threshold,
+                nms_threshold=s.detect_nms_threshold,
+                max_side=max_side,
+                min_face_px=s.min_detect_face_px,
+            )
+        )
+
     @cached_property
     def detector(self) -> YunetDetector:
-        s = self.settings
         with self._lock:
-            return YunetDetector(
-                DetectorOptions(
-                    score_threshold=s.detect_score_threshold,
-                    nms_threshold=s.detect_nms_threshold,
-                    max_side=s.detect_max_side,
-                    min_face_px=s.min_detect_face_px,
-                )
-            )
+            return self._detector_at(self.settings.detect_max_side)
+
+    @cached_property
+    def coarse_first(self) -> CoarseFirst | None:
+        """The smaller detection scale of largest-face requests (None: off, or not smaller)."""
+        side = self.settings.detect_single_max_side
+        if side <= 0 or side >= self.settings.detect_max_side:
+            return None
+        with self._lock:
+            return CoarseFirst(self._detector_at(side), side)
 
     @property
     def embedder_options(self) -> EmbedderOptions:
@@ -137,7 +149,9 @@ class Container:
         pack = get_pack(self.settings.embedding_model)
         with self._lock:
             embedder = pack.build(self.embedder_options)
-            return FacePipeline(self.detector, embedder, self.quality_thresholds)
+            return FacePipeline(
+                self.detector, embedder, self.quality_thresholds, coarse=self.coarse_first
+            )
 
     @property
     def match_threshold(self) -> float:

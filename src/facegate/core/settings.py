@@ -29,6 +29,12 @@ class VisionSettings(BaseSettings):
         default=1280,
         description="Images are scaled so their longer side is at most this for detection.",
     )
+    detect_single_max_side: int = Field(
+        default=480, ge=0,
+        description="Requests that use only the largest face (verify, compare, login, lockers, "
+        "kiosk) detect at this longer side first, and again at detect_max_side only when that "
+        "face is under 64 px there; 0 = always detect at detect_max_side.",
+    )
     detect_score_threshold: float = Field(default=0.6, ge=0.0, le=1.0)
     detect_nms_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
     min_detect_face_px: float = Field(

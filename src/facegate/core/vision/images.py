@@ -119,6 +119,9 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> ImageArray:
                 f"image is {width}x{height} = {width * height} pixels, above the limit of "
                 f"{limits.max_pixels} pixels"
             )
+        fast = _plain_jpeg(img, data)
+        if fast is not None:
+            return fast
         try:
             img.load()
             img = ImageOps.exif_transpose(img) or img  # type: ignore[assignment]
@@ -127,6 +130,30 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> ImageArray:
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise InvalidImageError(f"corrupt or truncated image: {exc}") from exc
     return pil_to_bgr(img)
+
+
+_ORIENTATION = 0x0112  # the EXIF tag
+
+
+def _plain_jpeg(img: Image.Image, data: bytes) -> ImageArray | None:
+    """A complete upright RGB or gray JPEG decoded by ``cv2.imdecode`` (header already checked),
+    else None (Pillow decodes it). The same libjpeg-turbo decode as Pillow's, without the copies:
+    identical pixels on 431 JPEGs of the shared data, 4.3 vs 6.6 ms for a 626x1200 photo.
+    A file that does not end with the EOI marker (truncated) or whose decoded size differs from
+    its header goes to Pillow for the precise error."""
+    if img.format != "JPEG" or img.mode not in ("RGB", "L"):
+        return None
+    try:
+        upright = img.getexif().get(_ORIENTATION, 1) == 1
+    except Exception:  # a damaged EXIF block: Pillow's path reports or tolerates it
+        return None
+    if not upright or not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        return None
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if image is None or image.shape[:2] != (img.height, img.width):
+        return None
+    return image
 
 
 def pil_to_bgr(img: Image.Image) -> ImageArray:
@@ -141,8 +168,9 @@ def pil_to_bgr(img: Image.Image) -> ImageArray:
         img = Image.alpha_composite(background, rgba)
     if img.mode != "RGB":
         img = img.convert("RGB")
-    rgb = np.array(img, dtype=np.uint8)  # one copy; the caller drops the Pillow image
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR, dst=rgb)  # in place: no third full-size copy
+    # a read-only view of Pillow's buffer, converted into ONE new array (np.array(img, dtype=...)
+    # copies element by element: 4.1 vs 0.4 ms for a 626x1200 photo)
+    return cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR)
 
 
 def _to_uint8(arr: np.ndarray) -> np.ndarray:

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from facegate.app.bootstrap import Container
+from facegate.core.domain import DetectedFace
 from facegate.core.errors import ModelFileError
 from facegate.core.matching.similarity import cosine_similarity
 from facegate.core.vision.images import read_image_file
 from facegate.core.vision.model_files import ModelFile, locate_model
-from facegate.core.vision.pipeline import FaceChoice
+from facegate.core.vision.pipeline import FaceChoice, FacePipeline
 
 PEOPLE = ["amy", "bernadette", "howard", "leonard", "penny", "raj", "sheldon", "stuart"]
 
@@ -51,6 +52,37 @@ def test_several_faces_and_boxes_map_back_after_downscaling(
         assert 0 <= f.box.x < w and 0 <= f.box.y < h
         for x, _y in f.landmarks.points:
             assert f.box.x - 5 <= x <= f.box.x + f.box.width + 5
+
+
+def _iou(a: DetectedFace, b: DetectedFace) -> float:
+    ax, ay, aw, ah = a.box.x, a.box.y, a.box.width, a.box.height
+    bx, by, bw, bh = b.box.x, b.box.y, b.box.width, b.box.height
+    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    return iw * ih / (aw * ah + bw * bh - iw * ih)
+
+
+def test_largest_face_is_detected_coarse_first_and_small_faces_at_full_size(
+    shared_container: Container, faces_dir: Path
+) -> None:
+    pipeline = shared_container.pipeline
+    assert pipeline.coarse is not None and pipeline.coarse.max_side == 480  # the default
+    full = FacePipeline(pipeline.detector, pipeline.embedder, pipeline.quality)
+    # a 275 px face in a 626x1200 photo: 110 px at the coarse scale, taken from there
+    img = read_image_file(faces_dir / "scenes" / "obama2.jpg")
+    coarse, _ = pipeline.choose(img, FaceChoice.LARGEST)
+    ref, _ = full.choose(img, FaceChoice.LARGEST)
+    assert coarse is not None and ref is not None
+    assert coarse.embedding is not None and ref.embedding is not None
+    assert _iou(coarse.face, ref.face) > 0.8
+    assert coarse.face.landmarks != ref.face.landmarks  # it did come from the other scale
+    assert cosine_similarity(coarse.embedding.vector, ref.embedding.vector) > 0.85
+    # 16 faces of ~40 px (16 px at the coarse scale): detected again at full size, same answer
+    img = read_image_file(faces_dir / "scenes" / "team_photo_16_faces.jpg")
+    coarse, n_coarse = pipeline.choose(img, FaceChoice.LARGEST)
+    ref, n_ref = full.choose(img, FaceChoice.LARGEST)
+    assert coarse is not None and ref is not None
+    assert n_coarse == n_ref and coarse.face == ref.face
 
 
 def test_32bit_png_with_alpha(shared_container: Container, faces_dir: Path) -> None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from facegate.core.errors import ImageTooLargeError, InvalidImageError
+from facegate.core.vision import images
 from facegate.core.vision.images import ImageLimits, decode_image, read_image_file
 
 
@@ -79,6 +80,33 @@ def test_exif_orientation_applied() -> None:
     exif[0x0112] = 6  # rotate 90° CW on display
     out = decode_image(_encode(img, "JPEG", exif=exif.tobytes()))
     assert out.shape[:2] == (40, 20)
+
+
+def _pillow_bgr(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as img:
+        return np.asarray(img.convert("RGB"))[:, :, ::-1]
+
+
+@pytest.mark.parametrize(("mode", "fast"), [("RGB", True), ("L", True), ("CMYK", False)])
+def test_jpegs_decode_to_the_same_pixels_as_pillow(
+    mode: str, fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # upright RGB and gray JPEGs take cv2.imdecode (the same libjpeg-turbo decode); CMYK Pillow
+    calls = []
+    real = images.cv2.imdecode
+    monkeypatch.setattr(images.cv2, "imdecode", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(1)
+    img = Image.fromarray(rng.integers(0, 255, (120, 90, 3), dtype=np.uint8)).convert(mode)
+    data = _encode(img, "JPEG", quality=90)
+    assert np.array_equal(decode_image(data), _pillow_bgr(data))
+    assert len(calls) == (1 if fast else 0)
+
+
+def test_jpeg_with_bytes_after_the_end_marker_still_decodes() -> None:
+    rng = np.random.default_rng(2)
+    data = _encode(Image.fromarray(rng.integers(0, 255, (64, 48, 3), dtype=np.uint8)), "JPEG")
+    for tail in (b"\x00" * 16, b"trailer appended by a camera"):
+        assert np.array_equal(decode_image(data + tail), _pillow_bgr(data))
 
 
 def test_read_image_file_names_the_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
