@@ -95,7 +95,10 @@ def start_server(workers: int, data: Path) -> tuple[subprocess.Popen[bytes], str
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+            # /healthz answers once ONE worker is up; wait for every worker's startup (models
+            # loaded: preload is on), or the first level measures the others still loading
+            if (httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+                    and workers_started(data) >= workers):
                 return proc, url
         except httpx.HTTPError:
             pass
@@ -104,6 +107,11 @@ def start_server(workers: int, data: Path) -> tuple[subprocess.Popen[bytes], str
         time.sleep(0.5)
     proc.kill()
     raise SystemExit(f"server did not start: {(data / 'server.log').read_text()[-2000:]}")
+
+
+def workers_started(data: Path) -> int:
+    """How many uvicorn workers have finished their startup (lifespan, with the preload)."""
+    return (data / "server.log").read_text(errors="replace").count("Application startup complete")
 
 
 def enrol(url: str) -> None:

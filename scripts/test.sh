@@ -2,32 +2,34 @@
 # Install FaceGate with everything its tests use into ./.venv, then run the whole suite:
 #   - Python extras: test (pytest, hypothesis, ruff, mypy), postgres (pgserver: a real PostgreSQL
 #     with pgvector), browser (Playwright for Python), train (PyTorch 2.13.0, CPU), dlib and
-#     arcface (the optional model packs, so their tests run), openvino (the faster runtime);
+#     arcface (the optional model packs, so their tests run), openvino (the faster runtime),
+#     redis (the client of the Redis rate-limit storage);
 #   - the client environments of the CompreFace/DeepStack compatibility tests (tests/compat, run by
 #     tests/integration/features/compat/test_compat_clients.py): .venv-compat (compreface-sdk 0.6.0, which needs
 #     urllib3<2, and deepstack-python 0.8, Home Assistant's pin) and .venv-compat9 (deepstack-python
 #     0.9); the deepstack clients import PIL without declaring it;
 #   - Debian packages: chromium and ffmpeg for the browser tests, xvfb and xdotool for the stream
-#     client's window test (installed when missing and root).
+#     client's window test, redis-server for the Redis rate-limit storage test (installed when
+#     missing and root).
 # Real data is read from FACEGATE_TEST_DATA (default: ../shared/data next to the repo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 
 need_apt=0
-for tool in chromium ffmpeg Xvfb xdotool; do command -v "$tool" >/dev/null || need_apt=1; done
+for tool in chromium ffmpeg Xvfb xdotool redis-server; do command -v "$tool" >/dev/null || need_apt=1; done
 if [ "$need_apt" = 1 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg xvfb xdotool >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg xvfb xdotool redis-server >/dev/null
   else
-    echo "note: chromium/ffmpeg/xvfb/xdotool missing and not root: browser tests will be skipped, the window test will fail" >&2
+    echo "note: chromium/ffmpeg/xvfb/xdotool/redis-server missing and not root: browser and Redis tests will be skipped, the window test will fail" >&2
   fi
 fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[test,postgres,browser,train,dlib,arcface,openvino]"
+.venv/bin/python -m pip install --quiet -e ".[test,postgres,browser,train,dlib,arcface,openvino,redis]"
 # the speed benchmark's anchor; --no-deps: its metadata asks for "dlib", a source build (dlib-bin
 # above provides the module)
 .venv/bin/python -m pip install --quiet --no-deps face_recognition==1.3.0

@@ -34,6 +34,7 @@ DESCRIPTIONS = {
     400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",
     409: "Conflict", 410: "Gone (expired)", 413: "Too large (bytes, pixels, images, frames)",
     422: "Invalid input", 429: "Rate limited (see Retry-After)", 502: "Upstream device failed",
+    503: "Rate-limit store unreachable (refused, not served unthrottled)",
 }
 
 

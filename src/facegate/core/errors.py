@@ -95,6 +95,13 @@ class RateLimitedError(FaceGateError):
         self.retry_after_s = max(1, int(retry_after_s))
 
 
+class RateLimitUnavailableError(FaceGateError):
+    """The shared rate-limit store (the database or Redis) cannot be reached: limited routes are
+    refused (fail closed) rather than served unthrottled."""
+
+    code = "rate_limit_unavailable"
+
+
 class InvalidGroupNameError(FaceGateError):
     """A group name outside the allowed pattern."""
 

@@ -141,6 +141,7 @@ HTTP_STATUS: dict[str, int] = {
     "scope_escalation": 403,
     "invalid_credential": 422,
     "rate_limited": 429,
+    "rate_limit_unavailable": 503,
     "unknown_model": 400,
     "template_key": 500,
     "invalid_frames": 422,

@@ -6,14 +6,14 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from limits import RateLimitItem, parse_many
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from facegate.core.errors import ConfigError, RateLimitedError
+from facegate.core.errors import ConfigError, RateLimitedError, RateLimitUnavailableError
 
 Clock = Callable[[], float]
 
@@ -64,10 +64,25 @@ class RateLimits:
         except KeyError:
             raise ConfigError(f"no rate limit rule named {rule!r}") from None
 
+    @contextlib.contextmanager
+    def _store(self) -> Iterator[None]:
+        """Storage failures (Redis or the database down) refuse the request: fail closed."""
+        try:
+            yield
+        except self.storage.base_exceptions as exc:
+            raise RateLimitUnavailableError(
+                f"the rate-limit store is unreachable ({type(exc).__name__}); try again later"
+            ) from exc
+
     def hit(self, rule: str, keys: Iterable[str]) -> None:
-        """Count one request for every key; ``RateLimitedError`` when any limit is passed."""
+        """Count one request for every key; ``RateLimitedError`` when any limit is passed,
+        ``RateLimitUnavailableError`` when the store cannot be reached."""
         if not self.enabled:
             return
+        with self._store():
+            self._hit(rule, keys)
+
+    def _hit(self, rule: str, keys: Iterable[str]) -> None:
         pairs = [(item, key) for key in keys for item in self._items(rule)]
         incr_many = getattr(self.storage, "incr_many", None)
         if incr_many is None:  # another storage (Redis, memory): one call per counter
@@ -86,10 +101,11 @@ class RateLimits:
         """Refuse (without counting) when a failure-counting rule is exhausted for any key."""
         if not self.enabled:
             return
-        for key in keys:
-            for item in self._items(rule):
-                if not self.strategy.test(item, rule, key):
-                    self._refuse(rule, item, key)
+        with self._store():
+            for key in keys:
+                for item in self._items(rule):
+                    if not self.strategy.test(item, rule, key):
+                        self._refuse(rule, item, key)
 
     def record(self, rule: str, keys: Iterable[str]) -> None:
         """Count one failure for every key (the next ``ensure`` may refuse)."""

@@ -12,10 +12,11 @@ from starlette.concurrency import run_in_threadpool
 from facegate.core.errors import FaceGateError, FaceQualityError, RateLimitedError
 from facegate.core.http import http_status, read_upload
 from facegate.core.liveness.timestamps import parse_timestamps
-from facegate.core.ratelimit.deps import rate_limit
+from facegate.core.ratelimit.deps import caller_keys, rate_limit
 from facegate.core.web.deps import (
     SESSION_COOKIE,
     Ctx,
+    WebContext,
     check_csrf,
     register_templates,
     require_user,
@@ -86,20 +87,31 @@ def login_form(ctx: Ctx) -> Response:
     return ctx.render("login.html")
 
 
-@router.post("/login", response_class=HTMLResponse, dependencies=[rate_limit("login")])
+def _login_page(ctx: WebContext, exc: FaceGateError, username: str) -> Response:
+    """The login form again, with the refusal's message and status (429: with Retry-After)."""
+    page = ctx.render("login.html", http_status(exc), form={"username": username},
+                      error=exc.message)
+    if isinstance(exc, RateLimitedError):
+        page.headers["Retry-After"] = str(exc.retry_after_s)
+    return page
+
+
+@router.post("/login", response_class=HTMLResponse)
 async def login(
     ctx: Ctx, username: str = Form(""), password: str = Form(""), csrf_token: str = Form("")
 ) -> Response:
+    try:
+        # the per-address limit, counted here (not as a route dependency) so that a refused
+        # browser gets the login page with the message, not a JSON body
+        await run_in_threadpool(ctx.container.rate_limits.hit, "login", caller_keys(ctx.request))
+    except RateLimitedError as exc:
+        return _login_page(ctx, exc, username)
     check_csrf(ctx, csrf_token)
     try:
         step = await run_in_threadpool(ctx.container.accounts.login_password, username, password,
                                        ctx.client)
     except FaceGateError as exc:
-        page = ctx.render("login.html", http_status(exc), form={"username": username},
-                          error=exc.message)
-        if isinstance(exc, RateLimitedError):
-            page.headers["Retry-After"] = str(exc.retry_after_s)
-        return page
+        return _login_page(ctx, exc, username)
     await run_in_threadpool(ctx.container.accounts.sessions.end_session, ctx.token)
     response = _redirect("/login/face")
     set_cookie(ctx, response, SESSION_COOKIE, step.token, ctx.container.settings.web_face_step_s)

@@ -373,6 +373,19 @@ def test_five_failures_lock_the_account_even_with_the_right_password(web: Web) -
     assert locked[0].details["reason"] == "locked (client)"  # this (account, address) pair
 
 
+def test_the_address_limit_answers_the_login_page_with_retry_after(tmp_path: Path) -> None:
+    # FACEGATE_RATE_LIMIT_LOGIN: form posts per address, before the password is even looked at
+    for web in build_web(tmp_path, rate_limit_login="2/minute"):
+        register(web)
+        assert login(web, password="wrong password!").status_code == 401
+        assert login(web, password="wrong password!").status_code == 401
+        r = login(web)  # the right password, but the third post this minute from this address
+        assert r.status_code == 429
+        assert r.headers["content-type"].startswith("text/html")  # the page, not a JSON body
+        assert "too many requests" in r.text and 'name="password"' in r.text
+        assert 1 <= int(r.headers["Retry-After"]) <= 60
+
+
 def test_lockout_per_client_address_across_usernames(tmp_path: Path) -> None:
     for web in build_web(tmp_path, login_client_max_failures=5):
         register(web)
