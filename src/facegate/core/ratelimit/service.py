@@ -13,7 +13,12 @@ from limits import RateLimitItem, parse_many
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from facegate.core.errors import ConfigError, RateLimitedError, RateLimitUnavailableError
+from facegate.core.errors import (
+    ConfigError,
+    FaceGateError,
+    RateLimitedError,
+    RateLimitUnavailableError,
+)
 
 Clock = Callable[[], float]
 
@@ -69,6 +74,8 @@ class RateLimits:
         """Storage failures (Redis or the database down) refuse the request: fail closed."""
         try:
             yield
+        except FaceGateError:  # a refusal (429) or a configuration error: as it is
+            raise
         except self.storage.base_exceptions as exc:
             raise RateLimitUnavailableError(
                 f"the rate-limit store is unreachable ({type(exc).__name__}); try again later"

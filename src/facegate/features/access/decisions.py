@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Protocol
 
 from facegate.core.domain import AnalyzedFace, AuditEvent, Identification, ImageArray
-from facegate.core.vision.images import ImageLimits, decode_jpeg_frame
+from facegate.core.vision.images import ImageLimits, decode_image
 from facegate.features.access.liveness import (
     DoorEvidence,
     DoorLivenessOptions,
@@ -276,7 +276,7 @@ class AccessSession:
     def process_jpeg(self, jpeg: bytes, camera: str | None = None, frame: int | None = None) -> FrameOutcome:
         """Decode (limits of the options) and process; ``InvalidImageError``/``ImageTooLargeError``."""
         start = time.perf_counter()
-        image = decode_jpeg_frame(jpeg, self.service.options.limits)
+        image = decode_image(jpeg, self.service.options.limits)  # camera JPEGs: cv2.imdecode
         return self.process_image(image, camera, frame, start)
 
     def process_image(

@@ -180,22 +180,21 @@ def test_process_jpeg_refuses_bad_bytes() -> None:
         session.process_jpeg(b"\xff\xd8\xff" + b"garbage")
 
 
-def test_decode_jpeg_frame_matches_the_general_decoder_and_checks_limits() -> None:
+def test_camera_jpegs_decode_like_opencv_and_check_limits() -> None:
     import cv2
 
     from facegate.core.errors import ImageTooLargeError, InvalidImageError
     from facegate.core.vision.images import ImageLimits, decode_image
-    from facegate.features.access.decisions import decode_jpeg_frame
 
     rng = np.random.default_rng(0)
     img = cv2.GaussianBlur(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8), (5, 5), 0)
     data = bytes(cv2.imencode(".jpg", img)[1])
-    assert np.array_equal(decode_jpeg_frame(data, ImageLimits()), decode_image(data))
+    assert np.array_equal(decode_image(data), cv2.imdecode(np.frombuffer(data, np.uint8), 1))
     with pytest.raises(ImageTooLargeError):
-        decode_jpeg_frame(data, ImageLimits(max_pixels=160 * 120 - 1))
+        decode_image(data, ImageLimits(max_pixels=160 * 120 - 1))
     for bad in (data[: len(data) // 2], data[:40], b"\xff\xd8\xff"):
         with pytest.raises(InvalidImageError):
-            decode_jpeg_frame(bad, ImageLimits())
+            decode_image(bad, ImageLimits())
 
 
 def test_a_failed_audit_write_refuses_the_frame_and_is_retried() -> None:
